@@ -1,0 +1,64 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Linkgate",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "linkgate", targets: ["linkgate"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // System OpenSSL 3 libcrypto (EVP APIs only).
+        .systemLibrary(
+            name: "CLibCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(name: "LinkgateCrypto", dependencies: ["CLibCrypto"]),
+        .target(name: "LinkgateCore", dependencies: ["LinkgateCrypto"]),
+        .target(
+            name: "LinkgateSQLite",
+            dependencies: ["LinkgateCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "LinkgateServer",
+            dependencies: [
+                "LinkgateCore", "LinkgateCrypto",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+        .executableTarget(
+            name: "linkgate",
+            dependencies: [
+                "LinkgateServer", "LinkgateSQLite", "LinkgateCore", "LinkgateCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "LinkgateCryptoTests", dependencies: ["LinkgateCrypto"]),
+        .testTarget(name: "LinkgateCoreTests", dependencies: ["LinkgateCore"]),
+        .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgateCore"]),
+        .testTarget(
+            name: "LinkgateServerTests",
+            dependencies: [
+                "LinkgateServer", "LinkgateSQLite", "LinkgateCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,85 @@
+import LinkgateCrypto
+
+/// The OAuth 2.0 client registry (INTERFACE §5): validation, id and secret minting.
+public struct ClientRegistry: Sendable {
+    let store: any OAuth2ClientStore & UserStore
+    let now: @Sendable () -> Int64
+
+    /// RS256 assertions need keys of at least 2048 bits (RFC 7518 §3.3).
+    public static let minimumPublicKeyBits = 2048
+
+    public init(store: any OAuth2ClientStore & UserStore, now: @escaping @Sendable () -> Int64) {
+        self.store = store
+        self.now = now
+    }
+
+    /// Registers a client. Returns it with its secret, which is never stored or shown again.
+    public func register(_ input: NewOAuth2Client) async throws -> (client: OAuth2Client, secret: String) {
+        let secret = SecureRandom.token()
+        var client = OAuth2Client(
+            id: SecureRandom.uuid(), clientId: SecureRandom.hex(16), secretDigest: Digest.storageDigest(of: secret),
+            name: input.name, redirects: input.redirects, scope: input.scope, impersonation: input.impersonation,
+            publicKey: input.publicKey, executeAs: input.executeAs, createdAt: now())
+        client = try await validated(client)
+        try await store.createClient(client)
+        return (client, secret)
+    }
+
+    /// Applies the keys given in `change`; `StoreError.notFound` for an unknown client.
+    public func update(clientId: String, change: OAuth2ClientChange) async throws -> OAuth2Client {
+        guard var client = try await store.client(clientId: clientId) else { throw StoreError.notFound }
+        if let name = change.name { client.name = name }
+        if let redirects = change.redirects { client.redirects = redirects }
+        if let scope = change.scope { client.scope = scope }
+        if let impersonation = change.impersonation { client.impersonation = impersonation }
+        if let publicKey = change.publicKey { client.publicKey = publicKey }
+        if let executeAs = change.executeAs { client.executeAs = executeAs }
+        client = try await validated(client)
+        try await store.updateClient(client)
+        return client
+    }
+
+    /// Replaces the client secret; the old one stops working at once.
+    public func resetSecret(clientId: String) async throws -> (client: OAuth2Client, secret: String) {
+        guard var client = try await store.client(clientId: clientId) else { throw StoreError.notFound }
+        let secret = SecureRandom.token()
+        client.secretDigest = Digest.storageDigest(of: secret)
+        try await store.updateClient(client)
+        return (client, secret)
+    }
+
+    /// Deletes a client and revokes everything issued to it.
+    public func delete(clientId: String) async throws {
+        try await store.deleteClient(clientId: clientId)
+    }
+
+    /// The client whose id and secret match, or nil (constant-time secret comparison).
+    public func authenticate(clientId: String, secret: String) async throws -> OAuth2Client? {
+        guard clientId.utf8.count <= 128, secret.utf8.count <= 512,
+              let client = try await store.client(clientId: clientId) else { return nil }
+        return constantTimeEquals(Digest.storageDigest(of: secret), client.secretDigest) ? client : nil
+    }
+
+    private func validated(_ client: OAuth2Client) async throws -> OAuth2Client {
+        var client = client
+        client.name = try Rules.label(client.name, field: "name")
+        try RedirectURI.validate(list: client.redirects)
+        if let pem = client.publicKey {
+            do {
+                client.publicKey = try RSAPublicKey(parsing: pem, minimumBits: Self.minimumPublicKeyBits).pem
+            } catch let error as CryptoError {
+                throw ValidationError("publicKey", error.message)
+            }
+        }
+        if client.impersonation && client.publicKey == nil {
+            throw ValidationError("publicKey", "is required when impersonation is true (it verifies the client's JWT assertions)")
+        }
+        if let executeAs = client.executeAs {
+            guard let user = try await store.user(named: executeAs) else {
+                throw ValidationError("executeAs", "no user named '\(executeAs.prefix(64))'")
+            }
+            client.executeAs = user.name
+        }
+        return client
+    }
+}

@@ -1,0 +1,35 @@
+import CLibCrypto
+
+/// Cryptographically secure random values from OpenSSL's `RAND_bytes`.
+public enum SecureRandom {
+    /// `count` random bytes. Traps if the CSPRNG is unavailable: continuing without
+    /// randomness would mint guessable secrets.
+    public static func bytes(_ count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        let ok = out.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
+        precondition(ok == 1, "RAND_bytes failed: no secure randomness available")
+        return out
+    }
+
+    /// A 256-bit random token, base64url without padding (43 characters).
+    /// Used for every token, code, secret and session id (INTERFACE §1).
+    public static func token() -> String {
+        Base64URL.encode(bytes(32))
+    }
+
+    /// `count` random bytes as lowercase hex.
+    public static func hex(_ count: Int) -> String {
+        Hex.encode(bytes(count))
+    }
+
+    /// A random RFC 4122 version-4 UUID string.
+    public static func uuid() -> String {
+        var b = bytes(16)
+        b[6] = (b[6] & 0x0F) | 0x40
+        b[8] = (b[8] & 0x3F) | 0x80
+        let h = Hex.encode(b)
+        let s = Array(h)
+        return String(s[0..<8]) + "-" + String(s[8..<12]) + "-" + String(s[12..<16]) + "-"
+            + String(s[16..<20]) + "-" + String(s[20..<32])
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import GRDB
+import LinkgateCore
+
+extension SQLiteStore: OAuth2ClientStore {
+    public func createClient(_ client: OAuth2Client) async throws {
+        do {
+            try await write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO oauth2_clients (id, client_id, secret_digest, name, name_key, redirects, scope,
+                                                    impersonation, public_key, execute_as, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [client.id, client.clientId, client.secretDigest, client.name, client.name.lowercased(),
+                                Self.encode(client.redirects), client.scope.rawValue, client.impersonation,
+                                client.publicKey, client.executeAs, client.createdAt])
+            }
+        } catch StoreError.conflict {
+            throw StoreError.conflict("a client named '\(client.name)' already exists")
+        }
+    }
+
+    public func client(clientId: String) async throws -> OAuth2Client? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM oauth2_clients WHERE client_id = ?", arguments: [clientId]).map(Self.client(from:))
+        }
+    }
+
+    public func clients() async throws -> [OAuth2Client] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM oauth2_clients ORDER BY name_key").map(Self.client(from:))
+        }
+    }
+
+    public func updateClient(_ client: OAuth2Client) async throws {
+        do {
+            try await write { db in
+                try db.execute(
+                    sql: """
+                        UPDATE oauth2_clients SET secret_digest = ?, name = ?, name_key = ?, redirects = ?, scope = ?,
+                               impersonation = ?, public_key = ?, execute_as = ?
+                        WHERE client_id = ?
+                        """,
+                    arguments: [client.secretDigest, client.name, client.name.lowercased(), Self.encode(client.redirects),
+                                client.scope.rawValue, client.impersonation, client.publicKey, client.executeAs, client.clientId])
+                guard db.changesCount == 1 else { throw StoreError.notFound }
+            }
+        } catch StoreError.conflict {
+            throw StoreError.conflict("a client named '\(client.name)' already exists")
+        }
+    }
+
+    public func deleteClient(clientId: String) async throws {
+        try await write { db in
+            // Codes and tokens go with the client by ON DELETE CASCADE.
+            try db.execute(sql: "DELETE FROM oauth2_clients WHERE client_id = ?", arguments: [clientId])
+            guard db.changesCount == 1 else { throw StoreError.notFound }
+        }
+    }
+
+    static func encode(_ redirects: [String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(redirects)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    static func client(from row: Row) -> OAuth2Client {
+        let redirectsJSON: String = row["redirects"]
+        let redirects = (try? JSONDecoder().decode([String].self, from: Data(redirectsJSON.utf8))) ?? []
+        return OAuth2Client(
+            id: row["id"], clientId: row["client_id"], secretDigest: row["secret_digest"], name: row["name"],
+            redirects: redirects, scope: Scope(rawValue: row["scope"]) ?? .read, impersonation: row["impersonation"],
+            publicKey: row["public_key"], executeAs: row["execute_as"], createdAt: row["created_at"])
+    }
+}

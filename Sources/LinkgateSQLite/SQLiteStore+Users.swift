@@ -1,0 +1,83 @@
+import GRDB
+import LinkgateCore
+
+extension SQLiteStore: UserStore {
+    public func createUser(_ user: User) async throws {
+        do {
+            try await write { db in try Self.insert(user, db) }
+        } catch StoreError.conflict {
+            throw StoreError.conflict("a user named '\(user.name)' already exists")
+        }
+    }
+
+    public func createFirstUser(_ user: User) async throws -> Bool {
+        try await write { db in
+            guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users") == 0 else { return false }
+            try Self.insert(user, db)
+            return true
+        }
+    }
+
+    public func user(named name: String) async throws -> User? {
+        try await read { db in try Self.fetchUser(name, db) }
+    }
+
+    public func users() async throws -> [User] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY name_key").map(Self.user(from:))
+        }
+    }
+
+    public func updateUser(named name: String, displayName: String?, email: String??, admin: Bool?, passwordHash: String?) async throws -> User {
+        try await write { db in
+            guard var user = try Self.fetchUser(name, db) else { throw StoreError.notFound }
+            if admin == false, user.admin, try Self.adminCount(db) <= 1 { throw StoreError.lastAdmin }
+            if let displayName { user.displayName = displayName }
+            if let email { user.email = email }
+            if let admin { user.admin = admin }
+            if let passwordHash {
+                user.passwordHash = passwordHash
+                // A new password ends every browser session of the user.
+                try db.execute(sql: "DELETE FROM sessions WHERE user_name = ?", arguments: [user.name])
+            }
+            try db.execute(
+                sql: "UPDATE users SET display_name = ?, email = ?, admin = ?, password_hash = ? WHERE name = ?",
+                arguments: [user.displayName, user.email, user.admin, user.passwordHash, user.name])
+            return user
+        }
+    }
+
+    public func deleteUser(named name: String) async throws {
+        try await write { db in
+            guard let user = try Self.fetchUser(name, db) else { throw StoreError.notFound }
+            if user.admin, try Self.adminCount(db) <= 1 { throw StoreError.lastAdmin }
+            if let client = try String.fetchOne(db, sql: "SELECT name FROM oauth2_clients WHERE execute_as = ? LIMIT 1", arguments: [user.name]) {
+                throw StoreError.inUse("user '\(user.name)' is the execute-as user of client '\(client)'")
+            }
+            // Sessions (and, as they arrive, tokens and grants) go with the user by ON DELETE CASCADE.
+            try db.execute(sql: "DELETE FROM users WHERE name = ?", arguments: [user.name])
+        }
+    }
+
+    static func insert(_ user: User, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO users (name, name_key, display_name, email, admin, password_hash, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [user.name, user.name.lowercased(), user.displayName, user.email, user.admin, user.passwordHash, user.createdAt])
+    }
+
+    static func fetchUser(_ name: String, _ db: Database) throws -> User? {
+        try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name]).map(user(from:))
+    }
+
+    static func adminCount(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM users WHERE admin = 1") ?? 0
+    }
+
+    static func user(from row: Row) -> User {
+        User(name: row["name"], displayName: row["display_name"], email: row["email"], admin: row["admin"],
+             passwordHash: row["password_hash"], createdAt: row["created_at"])
+    }
+}

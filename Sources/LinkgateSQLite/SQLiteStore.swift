@@ -1,0 +1,83 @@
+import GRDB
+import LinkgateCore
+
+/// Linkgate's storage on SQLite through GRDB: WAL, `synchronous=FULL`, a busy timeout, and
+/// `BEGIN IMMEDIATE` for every write (GRDB's default for write transactions). Each store
+/// method is one transaction.
+///
+/// SQL stays portable for a later PostgreSQL store: TEXT ids, INTEGER epoch seconds,
+/// `ON CONFLICT DO NOTHING`, `RETURNING`.
+public final class SQLiteStore: Sendable {
+    let writer: any DatabaseWriter
+
+    /// Opens (creating if needed) the database file at `path` and migrates it.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.foreignKeysEnabled = true
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            writer = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(writer)
+        } catch let error as DatabaseError {
+            throw SQLiteStoreError.cannotOpen(path: path, reason: error.message ?? "SQLite error \(error.resultCode.rawValue)")
+        }
+    }
+
+    /// A private in-memory database, for unit tests.
+    public init(inMemory: Void = ()) throws {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        writer = try DatabaseQueue(configuration: config)
+        try Self.migrator.migrate(writer)
+    }
+
+    /// The journal mode SQLite reports ("wal" for a file database).
+    public func journalMode() async throws -> String {
+        try await writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
+    /// The `synchronous` level of the connections (2 = FULL).
+    public func synchronousLevel() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+    }
+
+    /// Runs a write transaction and maps SQLite errors to `StoreError`, so nothing above the
+    /// store sees SQL text.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.write(body)
+        } catch let error as DatabaseError {
+            throw Self.storeError(error)
+        }
+    }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await writer.read(body)
+        } catch let error as DatabaseError {
+            throw Self.storeError(error)
+        }
+    }
+
+    static func storeError(_ error: DatabaseError) -> StoreError {
+        switch error.extendedResultCode {
+        case .SQLITE_CONSTRAINT_UNIQUE, .SQLITE_CONSTRAINT_PRIMARYKEY: .conflict("already exists")
+        case .SQLITE_CONSTRAINT_FOREIGNKEY: .inUse("referenced by another entity")
+        default: .unavailable(code: error.extendedResultCode.rawValue)
+        }
+    }
+}
+
+/// Failures opening the database, with a message an operator can act on.
+public enum SQLiteStoreError: Error, CustomStringConvertible {
+    case cannotOpen(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason): "cannot open database '\(path)': \(reason)"
+        }
+    }
+}

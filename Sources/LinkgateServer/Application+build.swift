@@ -1,0 +1,38 @@
+import Foundation
+import Hummingbird
+import LinkgateCore
+import Logging
+import NIOCore
+
+/// Current time in epoch seconds.
+@Sendable public func epochSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+/// Builds the Linkgate application on `store`. Tests call this directly.
+public func buildApplication(
+    config: ServerConfig, store: any LinkgateStore, logger: Logger, now: @escaping @Sendable () -> Int64 = epochSeconds
+) async throws -> some ApplicationProtocol {
+    let accounts = UserAccounts(store: store, hasher: config.passwordHasher, now: now)
+    let sessions = Sessions(store: store, secureCookies: config.secureCookies, now: now)
+    let services = Services(
+        config: config, store: store, accounts: accounts, clients: ClientRegistry(store: store, now: now),
+        sessions: sessions, auth: Authenticator(accounts: accounts, sessions: sessions),
+        pages: try await Pages(resourcesPath: config.resourcesPath))
+    let stylesheet = try String(contentsOfFile: config.resourcesPath + "/static/linkgate.css", encoding: .utf8)
+
+    let router = Router(context: LinkgateContext.self)
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: BodyLimitMiddleware())
+    StatusRoutes().add(to: router)
+    WebRoutes(services: services, stylesheet: ByteBuffer(string: stylesheet)).add(to: router)
+    MyselfRoutes(services: services).add(to: router)
+    UserRoutes(services: services).add(to: router)
+    ClientRoutes(services: services).add(to: router)
+
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "Linkgate"),
+        services: [PruneService(store: store, interval: .seconds(600), now: now, logger: logger)],
+        logger: logger)
+}

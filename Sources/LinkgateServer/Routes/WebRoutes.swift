@@ -1,0 +1,96 @@
+import Hummingbird
+import LinkgateCore
+import LinkgateCrypto
+import NIOCore
+
+/// Browser pages: login, logout, the signed-in home page, and the stylesheet (INTERFACE §3).
+struct WebRoutes {
+    let services: Services
+    let stylesheet: ByteBuffer
+
+    func add(to router: Router<LinkgateContext>) {
+        router.get("/", use: home)
+        router.get("/login", use: loginPage)
+        router.post("/login", use: login)
+        router.post("/logout", use: logout)
+        router.get("/static/linkgate.css") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
+                     body: .init(byteBuffer: stylesheet))
+        }
+    }
+
+    @Sendable func home(_ request: Request, context: LinkgateContext) async throws -> Response {
+        guard let current = try await services.sessions.current(request) else { return Self.redirect(to: "/login") }
+        return try services.pages.render("home", [
+            "user": ["name": current.user.name, "displayName": current.user.displayName, "admin": current.user.admin],
+            "csrfToken": current.csrfToken,
+        ])
+    }
+
+    @Sendable func loginPage(_ request: Request, context: LinkgateContext) async throws -> Response {
+        let next = Self.safeNext(request.uri.queryParameters["next"].map(String.init))
+        return try renderLogin(next: next, username: "", error: nil, status: .ok)
+    }
+
+    @Sendable func login(_ request: Request, context: LinkgateContext) async throws -> Response {
+        let form = try await readForm(request)
+        let next = Self.safeNext(try form.single("next"))
+        // Login CSRF: the form's token must match the cookie set with the form (double submit).
+        guard let submitted = try form.single("csrf_token"), let expected = request.cookies[Sessions.loginCSRFCookieName]?.value,
+              constantTimeEquals(submitted, expected) else {
+            throw PageError.forbidden("The login form has expired or was not sent from this site. Reload the page and try again.")
+        }
+        let username = try form.single("username") ?? ""
+        let password = try form.single("password") ?? ""
+        guard let user = try await services.accounts.authenticate(name: username, password: password) else {
+            return try renderLogin(next: next, username: username, error: "Wrong user name or password.", status: .unauthorized)
+        }
+        // A fresh session id on every login (no fixation); any earlier session of this browser ends.
+        if let old = try await services.sessions.current(request) { try await services.sessions.end(old) }
+        var response = Self.redirect(to: next)
+        response.setCookie(try await services.sessions.start(for: user))
+        response.setCookie(Cookie(name: Sessions.loginCSRFCookieName, value: "", maxAge: 0, path: "/login",
+                                  secure: services.config.secureCookies, httpOnly: true, sameSite: .strict))
+        return response
+    }
+
+    @Sendable func logout(_ request: Request, context: LinkgateContext) async throws -> Response {
+        let form = try await readForm(request)
+        guard let current = try await services.sessions.current(request) else { return Self.redirect(to: "/login") }
+        guard Sessions.checkCSRF(try form.single("csrf_token"), session: current) else {
+            throw PageError.forbidden("The request did not carry this session's form token. Nothing was changed.")
+        }
+        try await services.sessions.end(current)
+        var response = Self.redirect(to: "/login")
+        response.setCookie(services.sessions.expiredCookie)
+        return response
+    }
+
+    private func renderLogin(next: String, username: String, error: String?, status: HTTPResponse.Status) throws -> Response {
+        let csrf = services.sessions.loginCSRF()
+        var values: [String: Any] = ["next": next, "username": username, "csrfToken": csrf.value]
+        if let error { values["error"] = error }
+        var response = try services.pages.render("login", values, status: status)
+        response.setCookie(csrf.cookie)
+        return response
+    }
+
+    /// Form bodies on pages: errors are shown as pages, not JSON.
+    private func readForm(_ request: Request) async throws -> [(name: String, value: String)] {
+        do {
+            return try await request.readForm()
+        } catch let error as APIError {
+            throw PageError(status: error.status, title: "Request refused", message: error.message)
+        }
+    }
+
+    /// `next` only when it is a local path (INTERFACE §3), else the home page.
+    static func safeNext(_ next: String?) -> String {
+        guard let next, Rules.isLocalPath(next) else { return "/" }
+        return next
+    }
+
+    static func redirect(to location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import LinkgateCrypto
+
+/// Server settings; each comes from a flag or a `LINKGATE_*` environment variable (see the CLI).
+public struct ServerConfig: Sendable {
+    public var host: String
+    public var port: Int
+    /// Absolute base URL without a trailing slash; every URL the server emits is built from it.
+    public var baseURL: String
+    /// Folder holding `templates/` and `static/`.
+    public var resourcesPath: String
+    /// Password for the bootstrap `admin` user; nil → a random one, logged once.
+    public var adminPassword: String?
+    /// scrypt cost for new password hashes.
+    public var passwordHasher: PasswordHasher
+
+    public init(host: String = "127.0.0.1", port: Int = 8080, baseURL: String = "http://127.0.0.1:8080",
+                resourcesPath: String = ServerConfig.defaultResourcesPath, adminPassword: String? = nil,
+                passwordHasher: PasswordHasher = .standard) {
+        self.host = host
+        self.port = port
+        self.baseURL = baseURL
+        self.resourcesPath = resourcesPath
+        self.adminPassword = adminPassword
+        self.passwordHasher = passwordHasher
+    }
+
+    /// Checks and normalises a base URL: absolute http(s), no query or fragment, no trailing slash.
+    public static func normalizedBaseURL(_ text: String) -> String? {
+        var url = text
+        while url.hasSuffix("/") { url.removeLast() }
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+              scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty,
+              components.query == nil, components.fragment == nil, components.user == nil else { return nil }
+        return url
+    }
+
+    /// `./Resources` when run from the repository, else the `Resources` folder of the source tree
+    /// this binary was built from.
+    public static var defaultResourcesPath: String {
+        let cwd = FileManager.default.currentDirectoryPath + "/Resources"
+        if FileManager.default.fileExists(atPath: cwd + "/templates") { return cwd }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Resources").path
+    }
+
+    var secureCookies: Bool { baseURL.lowercased().hasPrefix("https://") }
+}

@@ -1,0 +1,51 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A REST or OAuth error, rendered as `{"error","error_description"}` (INTERFACE §1) with
+/// `Cache-Control: no-store`.
+public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
+    public let status: HTTPResponse.Status
+    /// The machine-readable code (`invalid_request`, `unauthorized`, …).
+    public let code: String
+    public let message: String
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    public static func invalidRequest(_ message: String) -> APIError { .init(.badRequest, code: "invalid_request", message) }
+    public static func unauthorized(_ message: String, challenge: String) -> APIError {
+        .init(.unauthorized, code: "unauthorized", message, headers: [.wwwAuthenticate: challenge])
+    }
+    public static func forbidden(_ message: String) -> APIError { .init(.forbidden, code: "forbidden", message) }
+    public static func notFound(_ message: String) -> APIError { .init(.notFound, code: "not_found", message) }
+    public static func conflict(_ message: String) -> APIError { .init(.conflict, code: "conflict", message) }
+    public static func tooLarge(limit: Int) -> APIError {
+        .init(.contentTooLarge, code: "invalid_request", "request body exceeds \(limit) bytes")
+    }
+    public static var serverError: APIError { .init(.internalServerError, code: "server_error", "the server could not complete the request") }
+    public static var unavailable: APIError {
+        .init(.serviceUnavailable, code: "temporarily_unavailable", "the database is busy; retry shortly")
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        fields[.cacheControl] = "no-store"
+        fields[.pragma] = "no-cache"
+        let body = JSONValue.object(["error": .string(code), "error_description": .string(message)]).serialized()
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+extension HTTPField.Name {
+    static let pragma = Self("Pragma")!
+    static let xFrameOptions = Self("X-Frame-Options")!
+    static let referrerPolicy = Self("Referrer-Policy")!
+    static let xContentTypeOptions = Self("X-Content-Type-Options")!
+}

@@ -1,0 +1,77 @@
+import Hummingbird
+import LinkgateCore
+import LinkgateCrypto
+
+/// Resolves the caller of a REST request (INTERFACE §3): HTTP Basic, or a session cookie on
+/// safe methods only. Later issues add OAuth 2.0 Bearer and OAuth 1.0a callers here.
+struct Authenticator: Sendable {
+    static let challenge = "Basic realm=\"Linkgate\", charset=\"UTF-8\""
+
+    let accounts: UserAccounts
+    let sessions: Sessions
+
+    /// The authenticated caller, or `401` with `WWW-Authenticate`.
+    func principal(_ request: Request) async throws -> Principal {
+        let authorizations = request.headers[values: .authorization]
+        if authorizations.count > 1 { throw APIError.invalidRequest("more than one Authorization header") }
+        if let authorization = authorizations.first {
+            return try await principal(authorization: authorization)
+        }
+        if request.cookies[Sessions.cookieName] != nil {
+            // Cookies ride along on cross-site requests: honour them for reads only.
+            guard request.method == .get || request.method == .head else {
+                throw APIError.unauthorized("a session cookie is accepted only on GET; use Basic or OAuth credentials",
+                                            challenge: Self.challenge)
+            }
+            if let current = try await sessions.current(request) {
+                return Principal(user: current.user, authProtocol: .session, mode: nil, client: nil, scope: nil)
+            }
+            throw APIError.unauthorized("the session has expired; log in again", challenge: Self.challenge)
+        }
+        throw APIError.unauthorized("authentication required", challenge: Self.challenge)
+    }
+
+    /// The caller, who must hold `scope` (`403` otherwise).
+    func principal(_ request: Request, needs scope: Scope) async throws -> Principal {
+        let principal = try await principal(request)
+        guard principal.allows(scope) else {
+            throw APIError(.forbidden, code: "insufficient_scope", "this request needs scope \(scope.rawValue)",
+                           headers: [.wwwAuthenticate: "Bearer error=\"insufficient_scope\", scope=\"\(scope.rawValue)\""])
+        }
+        return principal
+    }
+
+    /// An admin user (with `SYSTEM_ADMIN` scope when the credential is scoped), or `401`/`403`.
+    func admin(_ request: Request) async throws -> Principal {
+        let principal = try await principal(request, needs: .systemAdmin)
+        guard principal.user?.admin == true else { throw APIError.forbidden("administrator rights are required") }
+        return principal
+    }
+
+    private func principal(authorization: String) async throws -> Principal {
+        let parts = authorization.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "basic" else {
+            throw APIError.unauthorized("unsupported authorization scheme", challenge: Self.challenge)
+        }
+        // RFC 7617 §2: base64 of "user-id:password", UTF-8.
+        guard let decoded = Base64URL.decode(parts[1].trimmingCharacters(in: " ")),
+              let text = String(validating: decoded, as: UTF8.self),
+              let colon = text.firstIndex(of: ":") else {
+            throw APIError.unauthorized("malformed Basic credentials", challenge: Self.challenge)
+        }
+        let name = String(text[..<colon]), password = String(text[text.index(after: colon)...])
+        guard let user = try await accounts.authenticate(name: name, password: password) else {
+            throw APIError.unauthorized("wrong user name or password", challenge: Self.challenge)
+        }
+        return Principal(user: user, authProtocol: .basic, mode: nil, client: nil, scope: nil)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> Substring {
+        var s = self
+        while s.first == set { s = s.dropFirst() }
+        while s.last == set { s = s.dropLast() }
+        return s
+    }
+}

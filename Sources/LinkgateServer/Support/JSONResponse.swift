@@ -1,0 +1,38 @@
+import Hummingbird
+import LinkgateCore
+import NIOCore
+
+/// A JSON REST response; never cached (it may hold secrets or personal data).
+func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+    var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
+    headers[.pragma] = "no-cache"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.serialized())))
+}
+
+/// `{"name","displayName","email","admin"}` — never the password or its hash.
+func userJSON(_ user: User) -> JSONValue {
+    .object([
+        "name": .string(user.name), "displayName": .string(user.displayName),
+        "email": .optional(user.email), "admin": .bool(user.admin),
+    ])
+}
+
+/// A client entity (INTERFACE §5); `clientSecret` is null except right after create or reset.
+func clientJSON(_ client: OAuth2Client, secret: String? = nil) -> JSONValue {
+    .object([
+        "id": .string(client.id), "clientId": .string(client.clientId), "clientSecret": .optional(secret),
+        "name": .string(client.name), "redirects": .array(client.redirects.map(JSONValue.string)),
+        "scope": .string(client.scope.rawValue), "impersonation": .bool(client.impersonation),
+        "publicKey": .optional(client.publicKey), "executeAs": .optional(client.executeAs),
+    ])
+}
+
+extension Parameters {
+    /// A path parameter, percent-decoded; `404` if it cannot be decoded.
+    func decoded(_ name: String) throws -> String {
+        guard let raw = get(name), let value = try? FormURLEncoded.decode(raw, plusIsSpace: false) else {
+            throw APIError.notFound("no such resource")
+        }
+        return value
+    }
+}

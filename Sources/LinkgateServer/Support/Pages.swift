@@ -1,0 +1,24 @@
+import Hummingbird
+import Mustache
+import NIOCore
+
+/// Server-rendered pages from `Resources/templates/*.mustache` (HTML-escaped by default).
+struct Pages: Sendable {
+    let library: MustacheLibrary
+
+    init(resourcesPath: String) async throws {
+        library = try await MustacheLibrary(directory: resourcesPath + "/templates")
+    }
+
+    /// Renders `template` as an HTML response that is never cached.
+    func render(_ template: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) throws -> Response {
+        guard let html = library.render(values, withTemplate: template) else {
+            throw PageError(status: .internalServerError, title: "Page unavailable", message: "The page template is missing.")
+        }
+        var headers = extra
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        headers[.pragma] = "no-cache"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+}

@@ -1,0 +1,5 @@
+import Foundation
+
+enum ProcessInfoEnvironment {
+    static func get(_ name: String) -> String? { ProcessInfo.processInfo.environment[name] }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import LinkgateCore
+import LinkgateCrypto
+import LinkgateServer
+import LinkgateSQLite
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the Linkgate server.",
+        discussion: "Each option can also be set with its LINKGATE_* environment variable; a flag wins.")
+
+    @Option(help: "Address to listen on (LINKGATE_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (LINKGATE_PORT; default 8080).")
+    var port: Int?
+
+    @Option(help: "SQLite database file, created on first start (LINKGATE_DATABASE; default ./linkgate.sqlite).")
+    var database: String?
+
+    @Option(help: "Public base URL; every URL the server emits is built from it (LINKGATE_BASE_URL; default http://127.0.0.1:8080).")
+    var baseURL: String?
+
+    @Option(help: "Folder with templates/ and static/ (LINKGATE_RESOURCES; default ./Resources).")
+    var resources: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (LINKGATE_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        var logger = Logger(label: "linkgate")
+        let level = setting(logLevel, env: "LINKGATE_LOG_LEVEL", default: "info")
+        guard let parsedLevel = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level '\(level)'") }
+        logger.logLevel = parsedLevel
+
+        do {
+            try CryptoSelfTest.run()
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode.failure
+        }
+
+        let portText = port.map(String.init) ?? environment("LINKGATE_PORT") ?? "8080"
+        guard let port = Int(portText), (0...65535).contains(port) else { throw ValidationError("invalid port '\(portText)'") }
+        let baseText = setting(baseURL, env: "LINKGATE_BASE_URL", default: "http://127.0.0.1:8080")
+        guard let base = ServerConfig.normalizedBaseURL(baseText) else {
+            throw ValidationError("invalid base URL '\(baseText)': give an absolute http(s) URL without query or fragment")
+        }
+        let adminPassword = environment("LINKGATE_ADMIN_PASSWORD")
+        if let adminPassword, adminPassword.count < 8 {
+            throw ValidationError("LINKGATE_ADMIN_PASSWORD must be at least 8 characters")
+        }
+        let config = ServerConfig(
+            host: setting(host, env: "LINKGATE_HOST", default: "127.0.0.1"), port: port, baseURL: base,
+            resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
+            adminPassword: adminPassword)
+        let path = setting(database, env: "LINKGATE_DATABASE", default: "./linkgate.sqlite")
+
+        let store: SQLiteStore
+        do {
+            store = try SQLiteStore(path: path)
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode.failure
+        }
+        let accounts = UserAccounts(store: store, hasher: config.passwordHasher, now: epochSeconds)
+        let bootstrap = try await accounts.bootstrapAdmin(password: config.adminPassword)
+        if bootstrap.created {
+            if let generated = bootstrap.generatedPassword {
+                // INTERFACE §2: a random bootstrap password is printed once; it is never stored in clear.
+                logger.notice("created user 'admin' with generated password: \(generated) (shown only this once)")
+            } else {
+                logger.notice("created user 'admin' with the password from LINKGATE_ADMIN_PASSWORD")
+            }
+        }
+        logger.notice("starting", metadata: ["database": "\(path)", "base_url": "\(base)", "address": "\(config.host):\(config.port)"])
+        let app = try await buildApplication(config: config, store: store, logger: logger)
+        try await app.runService()
+        logger.notice("stopped")
+    }
+}

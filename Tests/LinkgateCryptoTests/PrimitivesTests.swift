@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+@testable import LinkgateCrypto
+
+@Suite("Digests, HMAC, random, encodings")
+struct PrimitivesTests {
+    @Test("SHA-256 and SHA-1 of 'abc' (FIPS 180-2 examples)")
+    func digests() {
+        #expect(Hex.encode(Digest.sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(Hex.encode(Digest.sha1(Array("abc".utf8))) == "a9993e364706816aba3e25717850c26c9cd0d89d")
+    }
+
+    @Test("HMAC-SHA256 (RFC 4231 case 2) and HMAC-SHA1 (RFC 2202 case 2)")
+    func hmac() {
+        let key = Array("Jefe".utf8), text = Array("what do ya want for nothing?".utf8)
+        #expect(Hex.encode(HMAC.sha256(key: key, message: text)) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        #expect(Hex.encode(HMAC.sha1(key: key, message: text)) == "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79")
+    }
+
+    @Test("PKCE S256 of the RFC 7636 Appendix B verifier")
+    func pkceVector() throws {
+        let v = try Fixtures.load("pkce.json", as: Fixtures.PKCEVector.self)
+        #expect(Base64URL.encode(Digest.sha256(v.code_verifier)) == v.code_challenge_S256)
+    }
+
+    @Test("constant-time comparison")
+    func constantTime() {
+        #expect(constantTimeEquals([1, 2, 3], [1, 2, 3]))
+        #expect(!constantTimeEquals([1, 2, 3], [1, 2, 4]))
+        #expect(!constantTimeEquals([1, 2, 3], [1, 2]))
+        #expect(constantTimeEquals([UInt8](), [UInt8]()))
+        #expect(constantTimeEquals("secret", "secret"))
+        #expect(!constantTimeEquals("secret", "Secret"))
+    }
+
+    @Test("tokens are 256-bit base64url and do not repeat")
+    func tokens() {
+        let tokens = (0..<1000).map { _ in SecureRandom.token() }
+        #expect(Set(tokens).count == 1000)
+        for token in tokens.prefix(20) {
+            #expect(token.utf8.count == 43)
+            #expect(token.utf8.allSatisfy(Base64URL.isAlphabet))
+            #expect(Base64URL.decode(token)?.count == 32)
+        }
+        #expect(SecureRandom.hex(16).count == 32)
+        let uuid = SecureRandom.uuid()
+        #expect(uuid.count == 36 && Array(uuid)[14] == "4")
+    }
+
+    @Test("base64 and base64url round-trip; garbage is refused")
+    func base64() {
+        for length in 0..<40 {
+            let bytes = (0..<length).map { UInt8(($0 * 37 + 11) % 256) }
+            #expect(Base64URL.decode(Base64URL.encode(bytes)) == bytes)
+            #expect(Base64URL.decode(Base64URL.encodeStandard(bytes)) == bytes)
+            #expect(Base64URL.encodeStandard(bytes) == Data(bytes).base64EncodedString())
+        }
+        #expect(Base64URL.decode("a") == nil)
+        #expect(Base64URL.decode("ab=c") == nil)
+        #expect(Base64URL.decode("ab cd") == nil)
+        #expect(Base64URL.decode("abc===") == nil)
+    }
+}

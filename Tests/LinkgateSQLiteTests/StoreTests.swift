@@ -1,0 +1,146 @@
+import Foundation
+import LinkgateCore
+import LinkgateCrypto
+import Testing
+@testable import LinkgateSQLite
+
+/// A fresh database file in a temporary folder, removed afterwards.
+final class TemporaryDatabase {
+    let folder: URL
+    var path: String { folder.appendingPathComponent("linkgate.sqlite").path }
+
+    init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("linkgate-test-\(SecureRandom.hex(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: folder) }
+}
+
+func makeUser(_ name: String, admin: Bool = false) -> User {
+    User(name: name, displayName: name.capitalized, email: nil, admin: admin, passwordHash: "$scrypt$x", createdAt: 1_700_000_000)
+}
+
+func makeClient(_ name: String, executeAs: String? = nil) -> OAuth2Client {
+    OAuth2Client(id: SecureRandom.uuid(), clientId: SecureRandom.hex(16), secretDigest: Digest.storageDigest(of: "s"), name: name,
+                 redirects: ["https://a.example/cb", "http://127.0.0.1:9000/cb"], scope: .write, impersonation: false,
+                 publicKey: nil, executeAs: executeAs, createdAt: 1_700_000_000)
+}
+
+@Suite("SQLite store")
+struct StoreTests {
+    @Test("a file database runs in WAL with synchronous=FULL, and migrating twice is harmless")
+    func pragmas() async throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        #expect(try await store.journalMode() == "wal")
+        #expect(try await store.synchronousLevel() == 2)
+        try await store.createUser(makeUser("alice"))
+        let reopened = try SQLiteStore(path: db.path)
+        #expect(try await reopened.user(named: "alice")?.name == "alice")
+    }
+
+    @Test("an unopenable path gives a clear error")
+    func unopenable() {
+        #expect(throws: SQLiteStoreError.self) { try SQLiteStore(path: "/nonexistent-folder/x/linkgate.sqlite") }
+    }
+
+    @Test("users: create, read, list, names unique case-insensitively")
+    func users() async throws {
+        let store = try SQLiteStore()
+        try await store.createUser(makeUser("alice"))
+        try await store.createUser(makeUser("Bob"))
+        await #expect(throws: StoreError.conflict("a user named 'ALICE' already exists")) { try await store.createUser(makeUser("ALICE")) }
+        #expect(try await store.users().map(\.name) == ["alice", "Bob"])
+        #expect(try await store.user(named: "alice")?.displayName == "Alice")
+        #expect(try await store.user(named: "nobody") == nil)
+    }
+
+    @Test("the first user is created only into an empty database")
+    func firstUser() async throws {
+        let store = try SQLiteStore()
+        #expect(try await store.createFirstUser(makeUser("admin", admin: true)))
+        #expect(try await !store.createFirstUser(makeUser("other", admin: true)))
+        #expect(try await store.users().count == 1)
+    }
+
+    @Test("the last admin can be neither demoted nor deleted")
+    func lastAdmin() async throws {
+        let store = try SQLiteStore()
+        try await store.createUser(makeUser("admin", admin: true))
+        await #expect(throws: StoreError.lastAdmin) {
+            _ = try await store.updateUser(named: "admin", displayName: nil, email: nil, admin: false, passwordHash: nil)
+        }
+        await #expect(throws: StoreError.lastAdmin) { try await store.deleteUser(named: "admin") }
+        try await store.createUser(makeUser("second", admin: true))
+        _ = try await store.updateUser(named: "admin", displayName: nil, email: nil, admin: false, passwordHash: nil)
+        #expect(try await store.user(named: "admin")?.admin == false)
+        await #expect(throws: StoreError.lastAdmin) { try await store.deleteUser(named: "second") }
+    }
+
+    @Test("updates change only what is given; a new password ends sessions; email can be cleared")
+    func updates() async throws {
+        let store = try SQLiteStore()
+        var alice = makeUser("alice")
+        alice.email = "a@example.com"
+        try await store.createUser(alice)
+        try await store.createSession(Session(idDigest: "d1", userName: "alice", createdAt: 0, expiresAt: 100))
+        let renamed = try await store.updateUser(named: "alice", displayName: "Alice A.", email: nil, admin: nil, passwordHash: nil)
+        #expect(renamed.displayName == "Alice A." && renamed.email == "a@example.com")
+        #expect(try await store.session(digest: "d1", now: 50) != nil)
+        let cleared = try await store.updateUser(named: "alice", displayName: nil, email: .some(nil), admin: nil, passwordHash: "$scrypt$new")
+        #expect(cleared.email == nil && cleared.passwordHash == "$scrypt$new")
+        #expect(try await store.session(digest: "d1", now: 50) == nil)
+        await #expect(throws: StoreError.notFound) {
+            _ = try await store.updateUser(named: "ghost", displayName: "x", email: nil, admin: nil, passwordHash: nil)
+        }
+    }
+
+    @Test("deleting a user takes their sessions; an execute-as user cannot be deleted")
+    func deleteUser() async throws {
+        let store = try SQLiteStore()
+        try await store.createUser(makeUser("alice"))
+        try await store.createUser(makeUser("bot"))
+        try await store.createSession(Session(idDigest: "d1", userName: "alice", createdAt: 0, expiresAt: 100))
+        try await store.createClient(makeClient("Jira", executeAs: "bot"))
+        try await store.deleteUser(named: "alice")
+        #expect(try await store.session(digest: "d1", now: 50) == nil)
+        await #expect(throws: StoreError.self) { try await store.deleteUser(named: "bot") }
+        #expect(try await store.user(named: "bot") != nil)
+        await #expect(throws: StoreError.notFound) { try await store.deleteUser(named: "alice") }
+    }
+
+    @Test("clients: create, read back every field, unique names, update, delete")
+    func clients() async throws {
+        let store = try SQLiteStore()
+        let jira = makeClient("Jira")
+        try await store.createClient(jira)
+        #expect(try await store.client(clientId: jira.clientId) == jira)
+        await #expect(throws: StoreError.self) { try await store.createClient(makeClient("JIRA")) }
+        var changed = jira
+        changed.redirects = []
+        changed.scope = .read
+        try await store.updateClient(changed)
+        #expect(try await store.client(clientId: jira.clientId) == changed)
+        var ghost = makeClient("Ghost")
+        ghost.clientId = "nope"
+        await #expect(throws: StoreError.notFound) { try await store.updateClient(ghost) }
+        try await store.deleteClient(clientId: jira.clientId)
+        #expect(try await store.clients().isEmpty)
+        await #expect(throws: StoreError.notFound) { try await store.deleteClient(clientId: jira.clientId) }
+    }
+
+    @Test("sessions expire and are pruned")
+    func sessions() async throws {
+        let store = try SQLiteStore()
+        try await store.createUser(makeUser("alice"))
+        try await store.createSession(Session(idDigest: "old", userName: "alice", createdAt: 0, expiresAt: 100))
+        try await store.createSession(Session(idDigest: "new", userName: "alice", createdAt: 0, expiresAt: 300))
+        #expect(try await store.session(digest: "old", now: 99) != nil)
+        #expect(try await store.session(digest: "old", now: 100) == nil)
+        #expect(try await store.pruneSessions(now: 200) == 1)
+        #expect(try await store.session(digest: "new", now: 200) != nil)
+        try await store.deleteSession(digest: "new")
+        #expect(try await store.session(digest: "new", now: 200) == nil)
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import LinkgateCore
+import LinkgateCrypto
+import LinkgateSQLite
+import Logging
+import NIOCore
+@testable import LinkgateServer
+
+/// A Linkgate application on a fresh SQLite file, with `admin` / `admin-pass-1` bootstrapped.
+struct TestApp {
+    static let adminPassword = "admin-pass-1"
+    let folder: URL
+    let store: SQLiteStore
+
+    init() async throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("linkgate-server-test-\(SecureRandom.hex(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        store = try SQLiteStore(path: folder.appendingPathComponent("linkgate.sqlite").path)
+        let accounts = UserAccounts(store: store, hasher: Self.hasher, now: epochSeconds)
+        _ = try await accounts.bootstrapAdmin(password: Self.adminPassword)
+    }
+
+    static let hasher = PasswordHasher(logN: 4, r: 8, p: 1)
+
+    static var resources: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Resources").path
+    }
+
+    /// Runs `body` against the application served on a real port.
+    func run<T>(_ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var logger = Logger(label: "linkgate-test")
+        logger.logLevel = .warning
+        let config = ServerConfig(host: "127.0.0.1", port: 0, baseURL: "http://127.0.0.1:8080", resourcesPath: Self.resources,
+                                  passwordHasher: Self.hasher)
+        let app = try await buildApplication(config: config, store: store, logger: logger)
+        return try await app.test(.live, body)
+    }
+
+    /// Creates a user through the store (fast, no HTTP).
+    func addUser(_ name: String, password: String, admin: Bool = false) async throws {
+        let accounts = UserAccounts(store: store, hasher: Self.hasher, now: epochSeconds)
+        _ = try await accounts.create(NewUser(name: name, password: password, admin: admin))
+    }
+}
+
+func basic(_ user: String, _ password: String) -> HTTPFields {
+    [.authorization: "Basic " + Base64URL.encodeStandard(Array("\(user):\(password)".utf8))]
+}
+
+let adminAuth = basic("admin", TestApp.adminPassword)
+
+func jsonHeaders(_ auth: HTTPFields = adminAuth) -> HTTPFields {
+    var headers = auth
+    headers[.contentType] = "application/json"
+    return headers
+}
+
+extension TestResponse {
+    var text: String { String(buffer: body) }
+    var json: JSONValue? { JSONValue.parse(Array(text.utf8)) }
+
+    subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = json else { return nil }
+        return members[key]
+    }
+
+    /// The `error` code of an error body.
+    var errorCode: String? {
+        guard case .string(let code) = self["error"] else { return nil }
+        return code
+    }
+
+    /// Whether the body is exactly the RFC-style error object with a description.
+    var isErrorBody: Bool {
+        guard case .object(let members) = json, members.count == 2, case .string = members["error_description"] else { return false }
+        return errorCode != nil
+    }
+}
+
+extension JSONValue {
+    var string: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    subscript(key: String) -> JSONValue? {
+        if case .object(let members) = self { return members[key] }
+        return nil
+    }
+
+    var array: [JSONValue]? {
+        if case .array(let items) = self { return items }
+        return nil
+    }
+}
+
+extension TestClientProtocol {
+    func post(_ uri: String, json body: String, headers: HTTPFields = jsonHeaders()) async throws -> TestResponse {
+        try await execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body))
+    }
+
+    func put(_ uri: String, json body: String, headers: HTTPFields = jsonHeaders()) async throws -> TestResponse {
+        try await execute(uri: uri, method: .put, headers: headers, body: ByteBuffer(string: body))
+    }
+
+    func get(_ uri: String, headers: HTTPFields = adminAuth) async throws -> TestResponse {
+        try await execute(uri: uri, method: .get, headers: headers)
+    }
+
+    func delete(_ uri: String, headers: HTTPFields = adminAuth) async throws -> TestResponse {
+        try await execute(uri: uri, method: .delete, headers: headers)
+    }
+}
