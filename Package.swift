@@ -25,14 +25,15 @@ let package = Package(
         ),
         .target(name: "LinkgateCrypto", dependencies: ["CLibCrypto"]),
         .target(name: "LinkgateCore", dependencies: ["LinkgateCrypto"]),
+        .target(name: "OAuth2", dependencies: ["LinkgateCore", "LinkgateCrypto"]),
         .target(
             name: "LinkgateSQLite",
-            dependencies: ["LinkgateCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["LinkgateCore", "OAuth2", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
             name: "LinkgateServer",
             dependencies: [
-                "LinkgateCore", "LinkgateCrypto",
+                "LinkgateCore", "LinkgateCrypto", "OAuth2",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
@@ -51,11 +52,12 @@ let package = Package(
         ),
         .testTarget(name: "LinkgateCryptoTests", dependencies: ["LinkgateCrypto"]),
         .testTarget(name: "LinkgateCoreTests", dependencies: ["LinkgateCore"]),
-        .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgateCore"]),
+        .testTarget(name: "OAuth2Tests", dependencies: ["OAuth2", "LinkgateCore", "LinkgateSQLite"]),
+        .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgateCore", "OAuth2"]),
         .testTarget(
             name: "LinkgateServerTests",
             dependencies: [
-                "LinkgateServer", "LinkgateSQLite", "LinkgateCore",
+                "LinkgateServer", "LinkgateSQLite", "LinkgateCore", "OAuth2",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]

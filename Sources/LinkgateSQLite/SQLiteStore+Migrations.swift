@@ -40,6 +40,52 @@ extension SQLiteStore {
                 CREATE INDEX sessions_expires ON sessions(expires_at);
                 """)
         }
+        migrator.registerMigration("v2-oauth2-codes-tokens-consents") { db in
+            try db.execute(sql: """
+                CREATE TABLE oauth2_consents (
+                    id            TEXT PRIMARY KEY,
+                    user_name     TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+                    client_id     TEXT NOT NULL REFERENCES oauth2_clients(client_id) ON DELETE CASCADE,
+                    scope         TEXT NOT NULL,
+                    authorized_at INTEGER NOT NULL,
+                    last_used_at  INTEGER,
+                    UNIQUE (user_name, client_id)
+                );
+                CREATE INDEX oauth2_consents_client ON oauth2_consents(client_id);
+                CREATE TABLE oauth2_codes (
+                    digest                TEXT PRIMARY KEY,
+                    family_id             TEXT NOT NULL,
+                    client_id             TEXT NOT NULL REFERENCES oauth2_clients(client_id) ON DELETE CASCADE,
+                    user_name             TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+                    redirect_uri          TEXT NOT NULL,
+                    scope                 TEXT NOT NULL,
+                    code_challenge        TEXT,
+                    code_challenge_method TEXT,
+                    issued_at             INTEGER NOT NULL,
+                    expires_at            INTEGER NOT NULL,
+                    used_at               INTEGER
+                );
+                CREATE INDEX oauth2_codes_expires ON oauth2_codes(expires_at);
+                CREATE INDEX oauth2_codes_user_client ON oauth2_codes(user_name, client_id);
+                CREATE INDEX oauth2_codes_client ON oauth2_codes(client_id);
+                CREATE TABLE oauth2_tokens (
+                    digest     TEXT PRIMARY KEY,
+                    kind       TEXT NOT NULL,
+                    family_id  TEXT NOT NULL,
+                    client_id  TEXT NOT NULL REFERENCES oauth2_clients(client_id) ON DELETE CASCADE,
+                    user_name  TEXT REFERENCES users(name) ON DELETE CASCADE,
+                    scope      TEXT NOT NULL,
+                    mode       TEXT NOT NULL,
+                    issued_at  INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    rotated_at INTEGER
+                );
+                CREATE INDEX oauth2_tokens_family ON oauth2_tokens(family_id);
+                CREATE INDEX oauth2_tokens_expires ON oauth2_tokens(expires_at);
+                CREATE INDEX oauth2_tokens_user_client ON oauth2_tokens(user_name, client_id);
+                CREATE INDEX oauth2_tokens_client ON oauth2_tokens(client_id);
+                """)
+        }
         return migrator
     }
 }

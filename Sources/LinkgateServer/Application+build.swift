@@ -3,20 +3,24 @@ import Hummingbird
 import LinkgateCore
 import Logging
 import NIOCore
+import OAuth2
 
 /// Current time in epoch seconds.
 @Sendable public func epochSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
 /// Builds the Linkgate application on `store`. Tests call this directly.
 public func buildApplication(
-    config: ServerConfig, store: any LinkgateStore, logger: Logger, now: @escaping @Sendable () -> Int64 = epochSeconds
+    config: ServerConfig, store: any ServerStore, logger: Logger, now: @escaping @Sendable () -> Int64 = epochSeconds
 ) async throws -> some ApplicationProtocol {
     let accounts = UserAccounts(store: store, hasher: config.passwordHasher, now: now)
     let sessions = Sessions(store: store, secureCookies: config.secureCookies, now: now)
+    let registry = ClientRegistry(store: store, now: now)
+    let oauth2 = AuthorizationServer(config: OAuth2Config(issuer: config.baseURL), clients: store, grants: store,
+                                     registry: registry, now: now)
     let services = Services(
-        config: config, store: store, accounts: accounts, clients: ClientRegistry(store: store, now: now),
-        sessions: sessions, auth: Authenticator(accounts: accounts, sessions: sessions),
-        pages: try await Pages(resourcesPath: config.resourcesPath))
+        config: config, store: store, accounts: accounts, clients: registry, sessions: sessions,
+        auth: Authenticator(accounts: accounts, sessions: sessions, oauth2: oauth2),
+        pages: try await Pages(resourcesPath: config.resourcesPath), oauth2: oauth2)
     let stylesheet = try String(contentsOfFile: config.resourcesPath + "/static/linkgate.css", encoding: .utf8)
 
     let router = Router(context: LinkgateContext.self)
@@ -29,6 +33,8 @@ public func buildApplication(
     MyselfRoutes(services: services).add(to: router)
     UserRoutes(services: services).add(to: router)
     ClientRoutes(services: services).add(to: router)
+    OAuth2Routes(services: services).add(to: router)
+    ApplicationsRoutes(services: services).add(to: router)
 
     return Application(
         router: router,

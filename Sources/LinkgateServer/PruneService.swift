@@ -2,10 +2,10 @@ import LinkgateCore
 import Logging
 import ServiceLifecycle
 
-/// Deletes expired sessions (and, as later issues add them, codes and tokens) on a schedule,
+/// Deletes expired sessions, codes and tokens on a schedule,
 /// so the database does not grow without bound.
 struct PruneService: Service {
-    let store: any LinkgateStore
+    let store: any ServerStore
     let interval: Duration
     let now: @Sendable () -> Int64
     let logger: Logger
@@ -21,8 +21,12 @@ struct PruneService: Service {
 
     func prune() async {
         do {
-            let sessions = try await store.pruneSessions(now: now())
-            if sessions > 0 { logger.info("pruned expired rows", metadata: ["sessions": "\(sessions)"]) }
+            let at = now()
+            let sessions = try await store.pruneSessions(now: at)
+            let grants = try await store.pruneExpiredGrants(now: at)
+            if sessions + grants > 0 {
+                logger.info("pruned expired rows", metadata: ["sessions": "\(sessions)", "codes_and_tokens": "\(grants)"])
+            }
         } catch {
             logger.warning("pruning failed; will retry", metadata: ["error": "\(String(describing: type(of: error)))"])
         }

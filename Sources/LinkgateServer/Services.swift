@@ -1,12 +1,17 @@
 import LinkgateCore
+import OAuth2
+
+/// Everything storage must provide to the server.
+public typealias ServerStore = LinkgateStore & OAuth2GrantStore
 
 /// Everything the routes need, built once per application.
 struct Services: Sendable {
     let config: ServerConfig
-    let store: any LinkgateStore
+    let store: any ServerStore
     let accounts: UserAccounts
     let clients: ClientRegistry
     let sessions: Sessions
     let auth: Authenticator
     let pages: Pages
+    let oauth2: AuthorizationServer
 }

@@ -1,14 +1,17 @@
 import Hummingbird
 import LinkgateCore
 import LinkgateCrypto
+import OAuth2
 
 /// Resolves the caller of a REST request (INTERFACE §3): HTTP Basic, or a session cookie on
-/// safe methods only. Later issues add OAuth 2.0 Bearer and OAuth 1.0a callers here.
+/// safe methods only, or an OAuth 2.0 Bearer token (RFC 6750). OAuth 1.0a callers come later.
 struct Authenticator: Sendable {
     static let challenge = "Basic realm=\"Linkgate\", charset=\"UTF-8\""
+    static let bearerChallenge = "Bearer realm=\"Linkgate\""
 
     let accounts: UserAccounts
     let sessions: Sessions
+    let oauth2: AuthorizationServer
 
     /// The authenticated caller, or `401` with `WWW-Authenticate`.
     func principal(_ request: Request) async throws -> Principal {
@@ -50,6 +53,9 @@ struct Authenticator: Sendable {
 
     private func principal(authorization: String) async throws -> Principal {
         let parts = authorization.split(separator: " ", maxSplits: 1)
+        if parts.count == 2, parts[0].lowercased() == "bearer" {
+            return try await bearer(String(parts[1]).trimmingSpaces())
+        }
         guard parts.count == 2, parts[0].lowercased() == "basic" else {
             throw APIError.unauthorized("unsupported authorization scheme", challenge: Self.challenge)
         }
@@ -64,6 +70,31 @@ struct Authenticator: Sendable {
             throw APIError.unauthorized("wrong user name or password", challenge: Self.challenge)
         }
         return Principal(user: user, authProtocol: .basic, mode: nil, client: nil, scope: nil)
+    }
+}
+
+extension Authenticator {
+    /// RFC 6750 §2.1 Bearer credentials; anything not live is `invalid_token`.
+    func bearer(_ token: String) async throws -> Principal {
+        guard let (record, user) = try await oauth2.bearer(token) else {
+            throw APIError(.unauthorized, code: "invalid_token", "the access token is invalid, expired or revoked",
+                           headers: [.wwwAuthenticate: Self.bearerChallenge + ", error=\"invalid_token\""])
+        }
+        let mode: Principal.Mode = switch record.mode {
+        case .user: .user
+        case .application: .application
+        case .impersonation: .impersonation
+        }
+        return Principal(user: user, authProtocol: .oauth2, mode: mode, client: record.clientId, scope: record.scope)
+    }
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first == " " { s = s.dropFirst() }
+        while s.last == " " { s = s.dropLast() }
+        return String(s)
     }
 }
 

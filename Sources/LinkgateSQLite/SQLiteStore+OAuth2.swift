@@ -1,0 +1,194 @@
+import GRDB
+import LinkgateCore
+import LinkgateCrypto
+import OAuth2
+
+extension SQLiteStore: OAuth2GrantStore {
+    public func saveCode(_ code: AuthorizationCodeRecord) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO oauth2_codes (digest, family_id, client_id, user_name, redirect_uri, scope, code_challenge,
+                                              code_challenge_method, issued_at, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [code.digest, code.familyId, code.clientId, code.userName, code.redirectURI, code.scope.rawValue,
+                            code.codeChallenge, code.codeChallengeMethod?.rawValue, code.issuedAt, code.expiresAt])
+        }
+    }
+
+    public func redeemCode(digest: String, clientId: String, now: Int64) async throws -> CodeRedemption {
+        try await write { db in
+            // Spend the code only if it is live and this client's; RETURNING tells whether it was.
+            if let row = try Row.fetchOne(db, sql: """
+                UPDATE oauth2_codes SET used_at = ?
+                WHERE digest = ? AND client_id = ? AND used_at IS NULL AND expires_at > ?
+                RETURNING *
+                """, arguments: [now, digest, clientId, now]) {
+                return .redeemed(Self.code(from: row))
+            }
+            // A second redemption by the same client: revoke everything the code produced.
+            if let family = try String.fetchOne(db, sql: """
+                SELECT family_id FROM oauth2_codes WHERE digest = ? AND client_id = ? AND used_at IS NOT NULL
+                """, arguments: [digest, clientId]) {
+                try db.execute(sql: "DELETE FROM oauth2_tokens WHERE family_id = ?", arguments: [family])
+                return .replayed
+            }
+            return .invalid
+        }
+    }
+
+    public func saveTokens(_ tokens: [TokenRecord]) async throws {
+        try await write { db in
+            for token in tokens { try Self.insert(token, db) }
+            if let first = tokens.first, first.mode == .user, let user = first.userName {
+                try db.execute(sql: "UPDATE oauth2_consents SET last_used_at = ? WHERE user_name = ? AND client_id = ?",
+                               arguments: [first.issuedAt, user, first.clientId])
+            }
+        }
+    }
+
+    public func rotateRefreshToken(digest: String, clientId: String, now: Int64,
+                                   replacements: @escaping @Sendable (TokenRecord) -> [TokenRecord]) async throws -> RefreshRotation {
+        try await write { db in
+            if let row = try Row.fetchOne(db, sql: """
+                UPDATE oauth2_tokens SET rotated_at = ?
+                WHERE digest = ? AND kind = 'refresh' AND client_id = ? AND rotated_at IS NULL AND expires_at > ?
+                RETURNING *
+                """, arguments: [now, digest, clientId, now]) {
+                let old = Self.token(from: row)
+                let new = replacements(old)
+                for token in new { try Self.insert(token, db) }
+                if old.mode == .user, let user = old.userName {
+                    try db.execute(sql: "UPDATE oauth2_consents SET last_used_at = ? WHERE user_name = ? AND client_id = ?",
+                                   arguments: [now, user, old.clientId])
+                }
+                return .rotated(old: old)
+            }
+            // A dead (rotated) refresh token came back: revoke the whole grant (RFC 9700 §4.14.2).
+            if let family = try String.fetchOne(db, sql: """
+                SELECT family_id FROM oauth2_tokens WHERE digest = ? AND kind = 'refresh' AND client_id = ? AND rotated_at IS NOT NULL
+                """, arguments: [digest, clientId]) {
+                try db.execute(sql: "DELETE FROM oauth2_tokens WHERE family_id = ?", arguments: [family])
+                return .reused
+            }
+            return .invalid
+        }
+    }
+
+    public func liveToken(digest: String, now: Int64) async throws -> TokenRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: """
+                SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND rotated_at IS NULL
+                """, arguments: [digest, now]).map(Self.token(from:))
+        }
+    }
+
+    public func revokeToken(digest: String, clientId: String) async throws -> Bool {
+        try await write { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT kind, family_id FROM oauth2_tokens WHERE digest = ? AND client_id = ?",
+                                             arguments: [digest, clientId]) else { return false }
+            let kind: String = row["kind"]
+            if kind == TokenRecord.Kind.refresh.rawValue {
+                // RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
+                let family: String = row["family_id"]
+                try db.execute(sql: "DELETE FROM oauth2_tokens WHERE family_id = ?", arguments: [family])
+            } else {
+                try db.execute(sql: "DELETE FROM oauth2_tokens WHERE digest = ?", arguments: [digest])
+            }
+            return true
+        }
+    }
+
+    public func consent(userName: String, clientId: String) async throws -> ConsentRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM oauth2_consents WHERE user_name = ? AND client_id = ?",
+                             arguments: [userName, clientId]).map(Self.consent(from:))
+        }
+    }
+
+    public func saveConsent(userName: String, clientId: String, scope: Scope, now: Int64) async throws -> ConsentRecord {
+        try await write { db in
+            if var existing = try Row.fetchOne(db, sql: "SELECT * FROM oauth2_consents WHERE user_name = ? AND client_id = ?",
+                                               arguments: [userName, clientId]).map(Self.consent(from:)) {
+                if scope > existing.scope {
+                    existing.scope = scope
+                    try db.execute(sql: "UPDATE oauth2_consents SET scope = ? WHERE id = ?", arguments: [scope.rawValue, existing.id])
+                }
+                return existing
+            }
+            let consent = ConsentRecord(id: SecureRandom.uuid(), userName: userName, clientId: clientId, scope: scope,
+                                        authorizedAt: now, lastUsedAt: nil)
+            try db.execute(
+                sql: "INSERT INTO oauth2_consents (id, user_name, client_id, scope, authorized_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [consent.id, userName, clientId, scope.rawValue, now])
+            return consent
+        }
+    }
+
+    public func consents(userName: String) async throws -> [ConsentRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM oauth2_consents WHERE user_name = ? ORDER BY authorized_at, id",
+                             arguments: [userName]).map(Self.consent(from:))
+        }
+    }
+
+    public func revokeConsent(id: String, userName: String) async throws -> Bool {
+        try await write { db in
+            guard let clientId = try String.fetchOne(db, sql: "SELECT client_id FROM oauth2_consents WHERE id = ? AND user_name = ?",
+                                                     arguments: [id, userName]) else { return false }
+            try db.execute(sql: "DELETE FROM oauth2_consents WHERE id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM oauth2_codes WHERE user_name = ? AND client_id = ?", arguments: [userName, clientId])
+            try db.execute(sql: "DELETE FROM oauth2_tokens WHERE user_name = ? AND client_id = ? AND mode = 'user'",
+                           arguments: [userName, clientId])
+            return true
+        }
+    }
+
+    public func touchConsent(userName: String, clientId: String, now: Int64) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE oauth2_consents SET last_used_at = ? WHERE user_name = ? AND client_id = ?",
+                           arguments: [now, userName, clientId])
+        }
+    }
+
+    public func pruneExpiredGrants(now: Int64) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM oauth2_codes WHERE expires_at <= ?", arguments: [now])
+            var removed = db.changesCount
+            try db.execute(sql: "DELETE FROM oauth2_tokens WHERE expires_at <= ?", arguments: [now])
+            removed += db.changesCount
+            return removed
+        }
+    }
+
+    static func insert(_ token: TokenRecord, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [token.digest, token.kind.rawValue, token.familyId, token.clientId, token.userName, token.scope.rawValue,
+                        token.mode.rawValue, token.issuedAt, token.expiresAt])
+    }
+
+    static func code(from row: Row) -> AuthorizationCodeRecord {
+        AuthorizationCodeRecord(
+            digest: row["digest"], familyId: row["family_id"], clientId: row["client_id"], userName: row["user_name"],
+            redirectURI: row["redirect_uri"], scope: Scope(rawValue: row["scope"]) ?? .read, codeChallenge: row["code_challenge"],
+            codeChallengeMethod: (row["code_challenge_method"] as String?).flatMap(PKCE.Method.init(rawValue:)),
+            issuedAt: row["issued_at"], expiresAt: row["expires_at"])
+    }
+
+    static func token(from row: Row) -> TokenRecord {
+        TokenRecord(
+            digest: row["digest"], kind: TokenRecord.Kind(rawValue: row["kind"]) ?? .access, familyId: row["family_id"],
+            clientId: row["client_id"], userName: row["user_name"], scope: Scope(rawValue: row["scope"]) ?? .read,
+            mode: TokenMode(rawValue: row["mode"]) ?? .user, issuedAt: row["issued_at"], expiresAt: row["expires_at"])
+    }
+
+    static func consent(from row: Row) -> ConsentRecord {
+        ConsentRecord(id: row["id"], userName: row["user_name"], clientId: row["client_id"], scope: Scope(rawValue: row["scope"]) ?? .read,
+                      authorizedAt: row["authorized_at"], lastUsedAt: row["last_used_at"])
+    }
+}

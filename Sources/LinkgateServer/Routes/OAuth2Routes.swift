@@ -1,0 +1,226 @@
+import Hummingbird
+import LinkgateCore
+import NIOCore
+import OAuth2
+
+/// OAuth 2.0 endpoints at Atlassian's paths (INTERFACE §6).
+struct OAuth2Routes {
+    let services: Services
+    var server: AuthorizationServer { services.oauth2 }
+
+    static let consentPath = "/plugins/servlet/oauth2/consent"
+    /// Authorization request parameters carried through the consent form.
+    static let requestParameters = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"]
+
+    func add(to router: Router<LinkgateContext>) {
+        router.get("/rest/oauth2/latest/authorize", use: authorize)
+        router.get(RouterPath(Self.consentPath), use: consentPage)
+        router.post(RouterPath(Self.consentPath), use: consentDecision)
+        router.get("/plugins/servlet/oauth2/error", use: errorPage)
+        router.post("/rest/oauth2/latest/token", use: token)
+        router.post("/rest/oauth2/latest/revoke", use: revoke)
+        router.post("/rest/oauth2/latest/introspect", use: introspect)
+        router.get("/.well-known/oauth-authorization-server", use: metadata)
+        router.get("/rest/oauth2/latest/.well-known/oauth-authorization-server", use: metadata)
+    }
+
+    // MARK: Authorization endpoint and consent (RFC 6749 §4.1.1–4.1.2)
+
+    /// trusted client + redirect → logged in → valid request → consent remembered? → code.
+    @Sendable func authorize(_ request: Request, context: LinkgateContext) async throws -> Response {
+        let (params, trusted) = try await trustedRequest(request.queryPairs)
+        guard let session = try await services.sessions.current(request) else {
+            return seeOther("/login?next=" + FormURLEncoded.encode(request.pathAndQuery))
+        }
+        let authorization: AuthorizationRequest
+        do {
+            authorization = try server.validate(params, trusted: trusted, user: session.user)
+        } catch .redirect(let error, let uri, let state) {
+            return seeOther(AuthorizeRequest.errorRedirect(error, redirectURI: uri, state: state))
+        } catch .errorPage(let message) {
+            throw errorPageResponse(message)
+        }
+        if try await server.needsConsent(authorization, user: session.user) {
+            return seeOther(Self.consentPath + "?" + (request.uri.query ?? ""))
+        }
+        return seeOther(try await server.approve(authorization, user: session.user))
+    }
+
+    /// The consent page: who asks, for what, approve or deny.
+    @Sendable func consentPage(_ request: Request, context: LinkgateContext) async throws -> Response {
+        let (params, trusted) = try await trustedRequest(request.queryPairs)
+        guard let session = try await services.sessions.current(request) else {
+            return seeOther("/login?next=" + FormURLEncoded.encode(request.pathAndQuery))
+        }
+        let authorization: AuthorizationRequest
+        do {
+            authorization = try server.validate(params, trusted: trusted, user: session.user)
+        } catch .redirect(let error, let uri, let state) {
+            return seeOther(AuthorizeRequest.errorRedirect(error, redirectURI: uri, state: state))
+        } catch .errorPage(let message) {
+            throw errorPageResponse(message)
+        }
+        let hidden = Self.requestParameters.compactMap { name -> [String: String]? in
+            guard let value = try? params.single(name) else { return nil }
+            return ["name": name, "value": value]
+        }
+        return try services.pages.render("consent", [
+            "client": ["name": authorization.client.name],
+            "user": ["name": session.user.name, "displayName": session.user.displayName],
+            "scope": authorization.scope.rawValue,
+            "scopeSummaries": authorization.scope.impliedSummaries,
+            "redirectHost": Self.host(of: authorization.redirectURI),
+            "hidden": hidden,
+            "csrfToken": session.csrfToken,
+        ])
+    }
+
+    /// The consent form's answer: CSRF-checked, re-validated, then a redirect with a code or `access_denied`.
+    @Sendable func consentDecision(_ request: Request, context: LinkgateContext) async throws -> Response {
+        let form = try await pageForm(request)
+        let params = OAuthParameters(form.filter { Self.requestParameters.contains($0.name) })
+        let (_, trusted) = try await trustedRequest(params.pairs)
+        guard let session = try await services.sessions.current(request) else {
+            throw PageError.forbidden("Your session has ended. Log in and start again from the application.")
+        }
+        guard Sessions.checkCSRF(try form.single("csrf_token"), session: session) else {
+            throw PageError.forbidden("The request did not carry this session's form token. Nothing was changed.")
+        }
+        let authorization: AuthorizationRequest
+        do {
+            authorization = try server.validate(params, trusted: trusted, user: session.user)
+        } catch .redirect(let error, let uri, let state) {
+            return seeOther(AuthorizeRequest.errorRedirect(error, redirectURI: uri, state: state))
+        } catch .errorPage(let message) {
+            throw errorPageResponse(message)
+        }
+        switch try form.single("decision") {
+        case "approve": return seeOther(try await server.approve(authorization, user: session.user))
+        case "deny": return seeOther(server.deny(authorization))
+        default: throw PageError(status: .badRequest, title: "Request refused", message: "Choose Allow or Deny.")
+        }
+    }
+
+    /// `GET /plugins/servlet/oauth2/error`: a page for errors with nowhere safe to redirect.
+    @Sendable func errorPage(_ request: Request, context: LinkgateContext) async throws -> Response {
+        let code = request.uri.queryParameters["error"].map(String.init)
+        let known = code.flatMap(OAuthError.Code.init(rawValue:))
+        let message = known.map { "The application's request failed (\($0.rawValue))." } ?? "The application's request cannot be completed."
+        return try services.pages.render("oauth2-error", ["message": message], status: .badRequest)
+    }
+
+    private func trustedRequest(_ pairs: [(name: String, value: String)]?) async throws -> (OAuthParameters, TrustedRedirect) {
+        guard let pairs else { throw errorPageResponse("The request's parameters are malformed.") }
+        let params = OAuthParameters(pairs)
+        do {
+            return (params, try await server.trustedRedirect(params))
+        } catch AuthorizeFailure.errorPage(let message) {
+            throw errorPageResponse(message)
+        }
+    }
+
+    private func errorPageResponse(_ message: String) -> PageError {
+        PageError(status: .badRequest, title: "This application's request cannot be completed", message: message)
+    }
+
+    private func pageForm(_ request: Request) async throws -> [(name: String, value: String)] {
+        do {
+            return try await request.readForm()
+        } catch let error as APIError {
+            throw PageError(status: error.status, title: "Request refused", message: error.message)
+        }
+    }
+
+    static func host(of uri: String) -> String {
+        guard let start = uri.firstRange(of: "://")?.upperBound else { return uri }
+        return String(uri[start...].prefix(while: { $0 != "/" && $0 != "?" }))
+    }
+
+    // MARK: Token, revocation, introspection (RFC 6749 §3.2, RFC 7009, RFC 7662)
+
+    /// Client credentials and codes never travel in the query (RFC 6749 §2.3.1, §3.2).
+    private func tokenParameters(_ request: Request) async throws -> OAuthParameters {
+        if let query = request.queryPairs, query.contains(where: { ["client_secret", "code", "refresh_token", "code_verifier", "token"].contains($0.name) }) {
+            throw OAuthError.invalidRequest("credentials, codes and tokens must be sent in the form body, not the query string")
+        }
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/x-www-form-urlencoded") {
+            throw OAuthError.invalidRequest("the body must be application/x-www-form-urlencoded")
+        }
+        return OAuthParameters(try await request.readForm())
+    }
+
+    @Sendable func token(_ request: Request, context: LinkgateContext) async throws -> Response {
+        try await oauthEndpoint {
+            let params = try await tokenParameters(request)
+            let issued = try await server.token(params, authorization: request.headers[.authorization])
+            var body: [String: JSONValue] = [
+                "access_token": .string(issued.accessToken), "token_type": .string("bearer"),
+                "expires_in": .number(Double(issued.expiresIn)), "scope": .string(issued.scope.rawValue),
+            ]
+            if let refresh = issued.refreshToken { body["refresh_token"] = .string(refresh) }
+            return jsonResponse(.object(body))
+        }
+    }
+
+    @Sendable func revoke(_ request: Request, context: LinkgateContext) async throws -> Response {
+        try await oauthEndpoint {
+            let params = try await tokenParameters(request)
+            try await server.revoke(params, authorization: request.headers[.authorization])
+            var headers: HTTPFields = [.cacheControl: "no-store"]
+            headers[.pragma] = "no-cache"
+            return Response(status: .ok, headers: headers)
+        }
+    }
+
+    /// Callers: any registered client, or an admin user, by HTTP Basic or `client_secret_post`.
+    @Sendable func introspect(_ request: Request, context: LinkgateContext) async throws -> Response {
+        try await oauthEndpoint {
+            let params = try await tokenParameters(request)
+            try await authenticateIntrospectionCaller(request, params)
+            switch try await server.introspect(params) {
+            case .inactive:
+                return jsonResponse(.object(["active": .bool(false)]))
+            case .active(let token):
+                return jsonResponse(.object([
+                    "active": .bool(true), "scope": .string(token.scope.rawValue), "client_id": .string(token.clientId),
+                    "username": .optional(token.username), "sub": .string(token.subject), "token_type": .string(token.tokenType),
+                    "exp": .number(Double(token.expiresAt)), "iat": .number(Double(token.issuedAt)), "iss": .string(token.issuer),
+                    "mode": .string(token.mode.rawValue), "act": token.actor.map { .object(["sub": .string($0)]) } ?? .null,
+                ]))
+            }
+        }
+    }
+
+    private func authenticateIntrospectionCaller(_ request: Request, _ params: OAuthParameters) async throws {
+        do {
+            _ = try await server.authenticateClient(params, authorization: request.headers[.authorization])
+        } catch let failure as ClientAuthentication.Failure {
+            // Not a client: an admin user with HTTP Basic will do.
+            if failure.usedBasic, !params.contains("client_secret"),
+               let principal = try? await services.auth.principal(request), principal.user?.admin == true, principal.allows(.systemAdmin) {
+                return
+            }
+            throw failure
+        }
+    }
+
+    // MARK: Metadata (RFC 8414)
+
+    @Sendable func metadata(_ request: Request, context: LinkgateContext) async throws -> Response {
+        let m = server.metadata
+        func strings(_ values: [String]) -> JSONValue { .array(values.map(JSONValue.string)) }
+        var response = jsonResponse(.object([
+            "issuer": .string(m.issuer), "authorization_endpoint": .string(m.authorizationEndpoint),
+            "token_endpoint": .string(m.tokenEndpoint), "revocation_endpoint": .string(m.revocationEndpoint),
+            "introspection_endpoint": .string(m.introspectionEndpoint), "scopes_supported": strings(m.scopesSupported),
+            "response_types_supported": strings(m.responseTypesSupported), "grant_types_supported": strings(m.grantTypesSupported),
+            "token_endpoint_auth_methods_supported": strings(m.tokenEndpointAuthMethodsSupported),
+            "revocation_endpoint_auth_methods_supported": strings(m.tokenEndpointAuthMethodsSupported),
+            "introspection_endpoint_auth_methods_supported": strings(m.tokenEndpointAuthMethodsSupported),
+            "code_challenge_methods_supported": strings(m.codeChallengeMethodsSupported),
+        ]))
+        response.headers[.cacheControl] = "public, max-age=300"
+        response.headers[.pragma] = nil
+        return response
+    }
+}

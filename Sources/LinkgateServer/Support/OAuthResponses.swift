@@ -1,0 +1,51 @@
+import Hummingbird
+import LinkgateCore
+import NIOCore
+import OAuth2
+
+/// A `/rest/...` JSON error in the RFC 6749 §5.2 shape, from an `OAuthError`.
+func oauthError(_ error: OAuthError, basicChallenge: Bool = false) -> APIError {
+    var headers: HTTPFields = [:]
+    if error.code == .invalidClient {
+        headers[.wwwAuthenticate] = basicChallenge ? "Basic realm=\"Linkgate\", charset=\"UTF-8\"" : "Basic realm=\"Linkgate\""
+    }
+    return APIError(HTTPResponse.Status(code: error.httpStatus), code: error.code.rawValue, error.description, headers: headers)
+}
+
+/// Runs an OAuth endpoint body, turning protocol failures into RFC-shaped JSON errors.
+func oauthEndpoint(_ body: () async throws -> Response) async throws -> Response {
+    do {
+        return try await body()
+    } catch let failure as ClientAuthentication.Failure {
+        throw oauthError(failure.error, basicChallenge: failure.usedBasic)
+    } catch let error as OAuthError {
+        throw oauthError(error)
+    }
+}
+
+/// `303 See Other` to `location`, never cached.
+func seeOther(_ location: String) -> Response {
+    var headers: HTTPFields = [.location: location, .cacheControl: "no-store"]
+    headers[.pragma] = "no-cache"
+    return Response(status: .seeOther, headers: headers)
+}
+
+extension Request {
+    /// Query parameters, decoded, in order, duplicates kept; nil when the query is malformed.
+    var queryPairs: [(name: String, value: String)]? {
+        guard let query = uri.query else { return [] }
+        return try? FormURLEncoded.parse(query)
+    }
+
+    /// The path and query as received, for `next` after login.
+    var pathAndQuery: String {
+        uri.query.map { uri.path + "?" + $0 } ?? uri.path
+    }
+}
+
+extension Scope {
+    /// This scope and the ones it implies, in words, for consent and app pages.
+    var impliedSummaries: [String] {
+        Scope.allCases.filter { $0 <= self }.map(\.summary)
+    }
+}

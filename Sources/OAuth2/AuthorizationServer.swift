@@ -1,0 +1,151 @@
+import LinkgateCore
+import LinkgateCrypto
+import Synchronization
+
+/// The OAuth 2.0 provider: what the HTTP layer calls, in plain values. Each endpoint is a
+/// short list of named steps; each grant lives in its own file.
+public struct AuthorizationServer: Sendable {
+    public let config: OAuth2Config
+    let clients: any OAuth2ClientStore & UserStore
+    let grants: any OAuth2GrantStore
+    let clientAuthentication: ClientAuthentication
+    let issuer: TokenIssuer
+    let usage: UsageThrottle
+    let now: @Sendable () -> Int64
+
+    public init(config: OAuth2Config, clients: any OAuth2ClientStore & UserStore, grants: any OAuth2GrantStore,
+                registry: ClientRegistry, now: @escaping @Sendable () -> Int64) {
+        self.config = config
+        self.clients = clients
+        self.grants = grants
+        self.clientAuthentication = ClientAuthentication(registry: registry)
+        self.issuer = TokenIssuer(config: config)
+        self.usage = UsageThrottle()
+        self.now = now
+    }
+
+    // MARK: Authorization endpoint (RFC 6749 §4.1.1–4.1.2)
+
+    /// Step 1: the client and its exact redirect URI, before anything else.
+    public func trustedRedirect(_ params: OAuthParameters) async throws -> TrustedRedirect {
+        try await AuthorizeRequest.trustedRedirect(params, clients: clients)
+    }
+
+    /// Step 2, once the user is known: everything else.
+    public func validate(_ params: OAuthParameters, trusted: TrustedRedirect, user: User) throws(AuthorizeFailure) -> AuthorizationRequest {
+        try AuthorizeRequest.validate(params, trusted: trusted, user: user)
+    }
+
+    /// Whether the user must be asked: no remembered consent covers the requested scope.
+    public func needsConsent(_ request: AuthorizationRequest, user: User) async throws -> Bool {
+        guard let consent = try await grants.consent(userName: user.name, clientId: request.client.clientId) else { return true }
+        return consent.scope < request.scope
+    }
+
+    /// The user approved (or had approved): remember it, mint a code, and return the redirect.
+    public func approve(_ request: AuthorizationRequest, user: User) async throws -> String {
+        let issued = now()
+        _ = try await grants.saveConsent(userName: user.name, clientId: request.client.clientId, scope: request.scope, now: issued)
+        let code = SecureRandom.token()
+        try await grants.saveCode(AuthorizationCodeRecord(
+            digest: Digest.storageDigest(of: code), familyId: SecureRandom.uuid(), clientId: request.client.clientId,
+            userName: user.name, redirectURI: request.redirectURI, scope: request.scope, codeChallenge: request.codeChallenge,
+            codeChallengeMethod: request.codeChallengeMethod, issuedAt: issued, expiresAt: issued + config.codeLifetime))
+        return AuthorizeRequest.redirect(request.redirectURI, [("code", code), ("state", request.state)])
+    }
+
+    /// The user said no (RFC 6749 §4.1.2.1 `access_denied`).
+    public func deny(_ request: AuthorizationRequest) -> String {
+        AuthorizeRequest.errorRedirect(.init(.accessDenied, "the user denied the request"), redirectURI: request.redirectURI,
+                                       state: request.state)
+    }
+
+    // MARK: Token endpoint (RFC 6749 §3.2, §4.1.3, §6)
+
+    /// Authenticates the client, then runs the grant. Throws `ClientAuthentication.Failure` or `OAuthError`.
+    public func token(_ params: OAuthParameters, authorization: String?) async throws -> TokenResponse {
+        let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params)
+        let at = now()
+        switch try params.single("grant_type") {
+        case "authorization_code":
+            return try await AuthorizationCodeGrant(grants: grants, users: clients, issuer: issuer).exchange(params, client: client, now: at)
+        case "refresh_token":
+            return try await RefreshTokenGrant(grants: grants, users: clients, issuer: issuer).refresh(params, client: client, now: at)
+        case nil:
+            throw OAuthError.invalidRequest("grant_type is required")
+        case let other?:
+            throw OAuthError(.unsupportedGrantType, "grant_type '\(other.prefix(60))' is not supported")
+        }
+    }
+
+    /// The grant types the token endpoint serves.
+    public var grantTypes: [String] { ["authorization_code", "refresh_token"] }
+
+    // MARK: Revocation (RFC 7009) and introspection (RFC 7662)
+
+    public func revoke(_ params: OAuthParameters, authorization: String?) async throws {
+        let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params)
+        try await Revocation(grants: grants).revoke(params, client: client)
+    }
+
+    /// Authenticates a registered client from the request (for introspection callers).
+    public func authenticateClient(_ params: OAuthParameters, authorization: String?) async throws -> OAuth2Client {
+        try await clientAuthentication.authenticate(authorization: authorization, params: params).0
+    }
+
+    public func introspect(_ params: OAuthParameters) async throws -> IntrospectionResult {
+        try await Introspection(grants: grants, issuer: config.issuer).introspect(params, now: now())
+    }
+
+    // MARK: Bearer tokens on resources (RFC 6750)
+
+    /// The live access token and its acting user, or nil (unknown, expired, revoked, or its
+    /// user is gone).
+    public func bearer(_ token: String) async throws -> (record: TokenRecord, user: User?)? {
+        guard token.utf8.count <= 256 else { return nil }
+        let at = now()
+        guard let record = try await grants.liveToken(digest: Digest.storageDigest(of: token), now: at), record.kind == .access else {
+            return nil
+        }
+        var user: User? = nil
+        if let name = record.userName {
+            guard let found = try await clients.user(named: name) else { return nil }
+            user = found
+        }
+        if record.mode == .user, let name = record.userName, usage.shouldRecord(name + "\u{0}" + record.clientId, now: at) {
+            try await grants.touchConsent(userName: name, clientId: record.clientId, now: at)
+        }
+        return (record, user)
+    }
+
+    // MARK: Users' authorized applications (INTERFACE §9)
+
+    public func applications(of user: User) async throws -> [(consent: ConsentRecord, client: OAuth2Client)] {
+        var result: [(ConsentRecord, OAuth2Client)] = []
+        for consent in try await grants.consents(userName: user.name) {
+            if let client = try await clients.client(clientId: consent.clientId) { result.append((consent, client)) }
+        }
+        return result
+    }
+
+    /// Revokes one of the user's authorized applications and every token of it; false if the
+    /// id is not one of theirs.
+    public func revokeApplication(id: String, of user: User) async throws -> Bool {
+        try await grants.revokeConsent(id: id, userName: user.name)
+    }
+}
+
+/// Lets a frequent event (a token's use) be written at most once a minute per key.
+final class UsageThrottle: Sendable {
+    private let last = Mutex<[String: Int64]>([:])
+    let interval: Int64 = 60
+
+    func shouldRecord(_ key: String, now: Int64) -> Bool {
+        last.withLock { last in
+            if let previous = last[key], now - previous < interval { return false }
+            if last.count > 10_000 { last.removeAll(keepingCapacity: true) }
+            last[key] = now
+            return true
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import LinkgateCore
+import LinkgateCrypto
+
+/// Client authentication at the token, revocation and introspection endpoints
+/// (RFC 6749 §2.3.1): `client_secret_basic` or `client_secret_post`, never both.
+public struct ClientAuthentication: Sendable {
+    public enum Method: String, Sendable { case basic = "client_secret_basic", post = "client_secret_post" }
+
+    public struct Failure: Error, Sendable {
+        public let error: OAuthError
+        /// Whether the client tried HTTP Basic (the 401 then carries `WWW-Authenticate: Basic`).
+        public let usedBasic: Bool
+    }
+
+    let registry: ClientRegistry
+
+    public init(registry: ClientRegistry) {
+        self.registry = registry
+    }
+
+    /// The authenticated client, from `authorization` (the HTTP header) or the form body.
+    public func authenticate(authorization: String?, params: OAuthParameters) async throws -> (OAuth2Client, Method) {
+        let basic = authorization.flatMap { $0.split(separator: " ", maxSplits: 1).first?.lowercased() == "basic" ? $0 : nil }
+        do {
+            let bodyId = try params.single("client_id")
+            let bodySecret = try params.single("client_secret")
+            let clientId: String, secret: String, method: Method
+            if let basic {
+                guard bodySecret == nil else {
+                    throw OAuthError.invalidRequest("use one client authentication method: HTTP Basic or client_secret in the body, not both")
+                }
+                guard let (id, password) = Self.decodeBasic(basic) else {
+                    throw Failure(error: .invalidClient("malformed HTTP Basic client credentials"), usedBasic: true)
+                }
+                if let bodyId, bodyId != id { throw OAuthError.invalidRequest("client_id does not match the authenticated client") }
+                (clientId, secret, method) = (id, password, .basic)
+            } else if authorization != nil {
+                throw OAuthError.invalidClient("unsupported client authentication scheme; use HTTP Basic or client_secret_post")
+            } else {
+                guard let bodyId else { throw OAuthError.invalidClient("client authentication is required") }
+                guard let bodySecret else { throw OAuthError.invalidClient("client_secret is required") }
+                (clientId, secret, method) = (bodyId, bodySecret, .post)
+            }
+            guard let client = try await registry.authenticate(clientId: clientId, secret: secret) else {
+                throw Failure(error: .invalidClient("client authentication failed"), usedBasic: method == .basic)
+            }
+            return (client, method)
+        } catch let error as OAuthError {
+            throw Failure(error: error, usedBasic: basic != nil)
+        }
+    }
+
+    /// `Basic base64(urlencode(id):urlencode(secret))`, RFC 6749 §2.3.1.
+    static func decodeBasic(_ header: String) -> (String, String)? {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, let bytes = Base64URL.decode(parts[1].filter { $0 != " " }),
+              let text = String(validating: bytes, as: UTF8.self), let colon = text.firstIndex(of: ":"),
+              let id = try? FormURLEncoded.decode(text[..<colon]),
+              let secret = try? FormURLEncoded.decode(text[text.index(after: colon)...]) else { return nil }
+        return (id, secret)
+    }
+}

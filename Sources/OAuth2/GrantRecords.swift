@@ -1,0 +1,140 @@
+import LinkgateCore
+
+/// How a token acts (INTERFACE §8).
+public enum TokenMode: String, Sendable, Equatable {
+    /// Three-legged: the user consented.
+    case user
+    /// Two-legged: the client acts as its execute-as user, or as itself.
+    case application
+    /// Two-legged, shared user base: the client acts as a named user.
+    case impersonation
+}
+
+/// A stored authorization code; only its digest identifies it.
+public struct AuthorizationCodeRecord: Sendable, Equatable {
+    public var digest: String
+    /// The token family the code starts; every token it leads to carries this id.
+    public var familyId: String
+    public var clientId: String
+    public var userName: String
+    public var redirectURI: String
+    public var scope: Scope
+    public var codeChallenge: String?
+    public var codeChallengeMethod: PKCE.Method?
+    public var issuedAt: Int64
+    public var expiresAt: Int64
+
+    public init(digest: String, familyId: String, clientId: String, userName: String, redirectURI: String, scope: Scope,
+                codeChallenge: String?, codeChallengeMethod: PKCE.Method?, issuedAt: Int64, expiresAt: Int64) {
+        self.digest = digest
+        self.familyId = familyId
+        self.clientId = clientId
+        self.userName = userName
+        self.redirectURI = redirectURI
+        self.scope = scope
+        self.codeChallenge = codeChallenge
+        self.codeChallengeMethod = codeChallengeMethod
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A stored access or refresh token; only its digest identifies it.
+public struct TokenRecord: Sendable, Equatable {
+    public enum Kind: String, Sendable { case access, refresh }
+
+    public var digest: String
+    public var kind: Kind
+    public var familyId: String
+    public var clientId: String
+    /// The acting user; nil for an application principal with no execute-as user.
+    public var userName: String?
+    public var scope: Scope
+    public var mode: TokenMode
+    public var issuedAt: Int64
+    public var expiresAt: Int64
+
+    public init(digest: String, kind: Kind, familyId: String, clientId: String, userName: String?, scope: Scope,
+                mode: TokenMode, issuedAt: Int64, expiresAt: Int64) {
+        self.digest = digest
+        self.kind = kind
+        self.familyId = familyId
+        self.clientId = clientId
+        self.userName = userName
+        self.scope = scope
+        self.mode = mode
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A user's remembered consent to a client: an "authorized application" (INTERFACE §9).
+public struct ConsentRecord: Sendable, Equatable {
+    public var id: String
+    public var userName: String
+    public var clientId: String
+    public var scope: Scope
+    public var authorizedAt: Int64
+    public var lastUsedAt: Int64?
+
+    public init(id: String, userName: String, clientId: String, scope: Scope, authorizedAt: Int64, lastUsedAt: Int64?) {
+        self.id = id
+        self.userName = userName
+        self.clientId = clientId
+        self.scope = scope
+        self.authorizedAt = authorizedAt
+        self.lastUsedAt = lastUsedAt
+    }
+}
+
+/// What redeeming a code found, decided in one transaction.
+public enum CodeRedemption: Sendable, Equatable {
+    /// The code was live and is now spent; issue tokens for it.
+    case redeemed(AuthorizationCodeRecord)
+    /// The code had been redeemed before; the store has revoked every token of its family.
+    case replayed
+    /// Unknown, expired, or issued to another client.
+    case invalid
+}
+
+/// What rotating a refresh token found, decided in one transaction.
+public enum RefreshRotation: Sendable, Equatable {
+    /// The old token is dead and the new tokens are stored.
+    case rotated(old: TokenRecord)
+    /// The token had been rotated before (stolen or replayed); the store has revoked its family.
+    case reused
+    /// Unknown, expired, revoked, or issued to another client.
+    case invalid
+}
+
+/// Storage for codes, tokens and consents. Every method is one transaction; redeeming a
+/// code and rotating a refresh token decide and write atomically (RFC 6749 §10.5, RFC 9700 §4.14.2).
+public protocol OAuth2GrantStore: Sendable {
+    func saveCode(_ code: AuthorizationCodeRecord) async throws
+    /// Spends the code if it is live and belongs to `clientId`; on a second redemption revokes its family.
+    func redeemCode(digest: String, clientId: String, now: Int64) async throws -> CodeRedemption
+    /// Stores freshly issued tokens and marks the user's consent to the client as used.
+    func saveTokens(_ tokens: [TokenRecord]) async throws
+    /// Kills a live refresh token of `clientId` and stores `replacements` (built from the old
+    /// record); a dead one revokes its whole family.
+    func rotateRefreshToken(digest: String, clientId: String, now: Int64,
+                            replacements: @escaping @Sendable (TokenRecord) -> [TokenRecord]) async throws -> RefreshRotation
+    /// A live (unexpired, unrevoked, unrotated) token by digest.
+    func liveToken(digest: String, now: Int64) async throws -> TokenRecord?
+    /// Revokes a token of `clientId` (RFC 7009): a refresh token takes its family with it.
+    /// Unknown tokens and other clients' tokens are ignored. Returns whether anything was revoked.
+    func revokeToken(digest: String, clientId: String) async throws -> Bool
+
+    func consent(userName: String, clientId: String) async throws -> ConsentRecord?
+    /// Remembers consent; a new approval keeps the higher of the old and new scope.
+    func saveConsent(userName: String, clientId: String, scope: Scope, now: Int64) async throws -> ConsentRecord
+    func consents(userName: String) async throws -> [ConsentRecord]
+    /// Forgets the consent `id` of `userName` and revokes every code and token of that user for
+    /// that client. False when there is no such consent for this user.
+    func revokeConsent(id: String, userName: String) async throws -> Bool
+    /// Records that a token of the user's consent was used (throttled by the caller).
+    func touchConsent(userName: String, clientId: String, now: Int64) async throws
+
+    /// Deletes codes and tokens that expired before `now`; returns how many rows went.
+    func pruneExpiredGrants(now: Int64) async throws -> Int
+}

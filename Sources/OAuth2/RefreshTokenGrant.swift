@@ -1,0 +1,52 @@
+import LinkgateCore
+import LinkgateCrypto
+
+/// `grant_type=refresh_token` with rotation and reuse detection (RFC 6749 §6, RFC 9700 §4.14.2).
+struct RefreshTokenGrant: Sendable {
+    let grants: any OAuth2GrantStore
+    let users: any UserStore
+    let issuer: TokenIssuer
+
+    func refresh(_ params: OAuthParameters, client: OAuth2Client, now: Int64) async throws -> TokenResponse {
+        let token = try params.required("refresh_token")
+        let requestedScope = try params.single("scope")
+        guard token.utf8.count <= 256 else { throw OAuthError.invalidGrant("the refresh token is invalid") }
+        let digest = Digest.storageDigest(of: token)
+
+        // RFC 6749 §6: a narrower scope may be asked for the new access token, never a wider one.
+        // Checked before rotating, so a refused request changes nothing.
+        var narrowedScope: Scope? = nil
+        if let requestedScope, let current = try await grants.liveToken(digest: digest, now: now),
+           current.kind == .refresh, current.clientId == client.clientId {
+            let user = try await current.userName.asyncMap { try await users.user(named: $0) } ?? nil
+            let narrowed = try ScopeRequest.grant(requestedScope, ceiling: current.scope, user: user)
+            narrowedScope = narrowed
+        }
+        let accessScope = narrowedScope
+
+        let access = SecureRandom.token(), refresh = SecureRandom.token()
+        let issuer = self.issuer
+        let rotation = try await grants.rotateRefreshToken(digest: digest, clientId: client.clientId, now: now) { old in
+            // The new refresh token keeps the grant's scope; only the access token may be narrower.
+            issuer.records(access: access, refresh: refresh, familyId: old.familyId, clientId: old.clientId, userName: old.userName,
+                           accessScope: accessScope ?? old.scope, refreshScope: old.scope, mode: old.mode, now: now)
+        }
+        switch rotation {
+        case .rotated(let old):
+            return issuer.response(access: access, refresh: refresh, scope: accessScope ?? old.scope)
+        case .reused:
+            throw OAuthError.invalidGrant("the refresh token was already used; every token of its grant is revoked")
+        case .invalid:
+            throw OAuthError.invalidGrant("the refresh token is invalid, expired, revoked, or was issued to another client")
+        }
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        switch self {
+        case .some(let value): try await transform(value)
+        case .none: nil
+        }
+    }
+}

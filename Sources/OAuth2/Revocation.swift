@@ -1,0 +1,17 @@
+import LinkgateCore
+import LinkgateCrypto
+
+/// Token revocation (RFC 7009 §2.1): the authenticated client revokes one of its own tokens.
+/// A refresh token takes the tokens of its grant with it. Unknown tokens, and tokens of
+/// other clients, are answered the same way (§2.2), so the endpoint reveals nothing.
+struct Revocation: Sendable {
+    let grants: any OAuth2GrantStore
+
+    func revoke(_ params: OAuthParameters, client: OAuth2Client) async throws {
+        let token = try params.required("token")
+        // token_type_hint is optional and only a hint (§2.1); an unknown one is ignored.
+        _ = try params.single("token_type_hint")
+        guard token.utf8.count <= 256 else { return }
+        _ = try await grants.revokeToken(digest: Digest.storageDigest(of: token), clientId: client.clientId)
+    }
+}
