@@ -1,0 +1,149 @@
+import Foundation
+import LinkgateCore
+import Testing
+@testable import OAuth2
+
+@Suite("PKCE (RFC 7636)")
+struct PKCETests {
+    @Test("Appendix B: S256 of the example verifier")
+    func appendixB() {
+        #expect(PKCE.verify(verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+                            challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", method: .s256))
+        #expect(!PKCE.verify(verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXK",
+                             challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", method: .s256))
+        // The challenge itself offered as verifier fails under S256.
+        #expect(!PKCE.verify(verifier: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                             challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", method: .s256))
+    }
+
+    @Test("plain compares the verifier itself")
+    func plain() {
+        let v = String(repeating: "a", count: 43)
+        #expect(PKCE.verify(verifier: v, challenge: v, method: .plain))
+        #expect(!PKCE.verify(verifier: v, challenge: v + "b", method: .plain))
+    }
+
+    @Test("syntax: 43–128 unreserved characters", arguments: [
+        (String(repeating: "a", count: 42), false), (String(repeating: "a", count: 43), true),
+        (String(repeating: "Z", count: 128), true), (String(repeating: "a", count: 129), false),
+        (String(repeating: "a", count: 42) + "~", true), (String(repeating: "a", count: 42) + "+", false),
+        (String(repeating: "a", count: 42) + "/", false), (String(repeating: "a", count: 42) + "=", false),
+        (String(repeating: "é", count: 43), false),
+    ])
+    func syntax(value: String, ok: Bool) {
+        #expect(PKCE.isWellFormed(value) == ok)
+    }
+}
+
+@Suite("Scope requests (INTERFACE §4)")
+struct ScopeRequestTests {
+    let alice = User(name: "alice", displayName: "a", email: nil, admin: false, passwordHash: "", createdAt: 0)
+    let root = User(name: "root", displayName: "r", email: nil, admin: true, passwordHash: "", createdAt: 0)
+
+    @Test("the highest requested value is granted; omitted → the ceiling")
+    func granted() throws {
+        #expect(try ScopeRequest.grant("READ", ceiling: .write, user: alice) == .read)
+        #expect(try ScopeRequest.grant("READ WRITE", ceiling: .write, user: alice) == .write)
+        #expect(try ScopeRequest.grant("WRITE  READ", ceiling: .write, user: alice) == .write)
+        #expect(try ScopeRequest.grant(nil, ceiling: .write, user: alice) == .write)
+        #expect(try ScopeRequest.grant("", ceiling: .read, user: alice) == .read)
+        #expect(try ScopeRequest.grant("SYSTEM_ADMIN", ceiling: .systemAdmin, user: root) == .systemAdmin)
+        #expect(try ScopeRequest.grant("WRITE", ceiling: .write, user: nil) == .write)
+    }
+
+    @Test("invalid_scope", arguments: [
+        ("read", Scope.write, false), ("ADMIN", .write, true), ("READ FOO", .write, true), ("ADMIN", .admin, false),
+        ("SYSTEM_ADMIN", .systemAdmin, false), (nil, .admin, false), ("   ", .write, false),
+    ] as [(String?, Scope, Bool)])
+    func refused(requested: String?, ceiling: Scope, admin: Bool) {
+        #expect(throws: OAuthError.self) { try ScopeRequest.grant(requested, ceiling: ceiling, user: admin ? root : alice) }
+    }
+
+    @Test("an application principal holds at most WRITE")
+    func application() {
+        #expect(throws: OAuthError.invalidScope("an application principal can hold at most WRITE")) {
+            try ScopeRequest.grant("ADMIN", ceiling: .systemAdmin, user: nil)
+        }
+    }
+}
+
+@Suite("Authorization requests (RFC 6749 §4.1.1, §4.1.2.1)")
+struct AuthorizeRequestTests {
+    func params(_ h: Harness, _ extra: [(String, String)] = [], dropping: Set<String> = []) -> OAuthParameters {
+        let base = [("response_type", "code"), ("client_id", h.jira.clientId), ("redirect_uri", Harness.redirect), ("state", "xyz"),
+                    ("scope", "READ")]
+        return OAuthParameters(base.filter { !dropping.contains($0.0) }.map { (name: $0.0, value: $0.1) } + extra.map { (name: $0.0, value: $0.1) })
+    }
+
+    @Test("untrusted client or redirect → error page, never a redirect")
+    func errorPages() async throws {
+        let h = try await Harness()
+        let cases: [OAuthParameters] = [
+            params(h, dropping: ["client_id"]), params(h, dropping: ["redirect_uri"]),
+            OAuthParameters([("client_id", "unknown"), ("redirect_uri", Harness.redirect)]),
+            OAuthParameters([("client_id", h.jira.clientId), ("redirect_uri", Harness.redirect + "&y=2")]),
+            OAuthParameters([("client_id", h.jira.clientId), ("redirect_uri", "https://jira.example/cb")]),
+            OAuthParameters([("client_id", h.jira.clientId), ("redirect_uri", "https://other.example/cb")]),
+            params(h, [("client_id", h.jira.clientId)]), params(h, [("redirect_uri", Harness.redirect)]),
+        ]
+        for p in cases {
+            await #expect(throws: AuthorizeFailure.self) { _ = try await h.server.trustedRedirect(p) }
+            do {
+                _ = try await h.server.trustedRedirect(p)
+            } catch let failure as AuthorizeFailure {
+                guard case .errorPage = failure else { Issue.record("redirected: \(failure)"); continue }
+            }
+        }
+    }
+
+    @Test("other errors redirect with error, description and the state", arguments: [
+        ([("response_type", "token")], ["response_type"], OAuthError.Code.unsupportedResponseType),
+        ([], ["response_type"], .invalidRequest),
+        ([("scope", "READ EVIL")], ["scope"], .invalidScope),
+        ([("scope", "ADMIN")], ["scope"], .invalidScope),
+        ([], ["scope"], .invalidScope),  // omitted → the client's SYSTEM_ADMIN ceiling, which alice cannot hold
+        ([("code_challenge_method", "S256")], [], .invalidRequest),
+        ([("code_challenge", "short")], [], .invalidRequest),
+        ([("code_challenge", String(repeating: "a", count: 43)), ("code_challenge_method", "S512")], [], .invalidRequest),
+        ([("scope", "WRITE")], [], .invalidRequest),
+        ([("response_type", "code")], [], .invalidRequest),
+    ] as [([(String, String)], Set<String>, OAuthError.Code)])
+    func redirects(extra: [(String, String)], dropping: Set<String>, code: OAuthError.Code) async throws {
+        let h = try await Harness()
+        let p = params(h, extra, dropping: dropping)
+        let trusted = try await h.server.trustedRedirect(p)
+        do {
+            _ = try h.server.validate(p, trusted: trusted, user: h.alice)
+            Issue.record("accepted")
+        } catch .redirect(let error, let uri, let state) {
+            #expect(error.code == code)
+            #expect(uri == Harness.redirect && state == "xyz")
+            let location = AuthorizeRequest.errorRedirect(error, redirectURI: uri, state: state)
+            #expect(location.hasPrefix(Harness.redirect + "&error=\(code.rawValue)&error_description="))
+            #expect(Harness.query(location)["state"] == "xyz")
+        } catch {
+            Issue.record("error page for \(extra)")
+        }
+    }
+
+    @Test("a challenge without a method means plain (RFC 7636 §4.3)")
+    func defaultPlain() async throws {
+        let h = try await Harness()
+        let challenge = String(repeating: "c", count: 43)
+        let p = params(h, [("code_challenge", challenge)])
+        let request = try h.server.validate(p, trusted: try await h.server.trustedRedirect(p), user: h.alice)
+        #expect(request.codeChallengeMethod == .plain && request.codeChallenge == challenge)
+    }
+
+    @Test("state comes back byte for byte, whatever it holds", arguments: ["a b&c=d", "+/=?#", "ünï✓", "%41", String(repeating: "s", count: 500)])
+    func stateRoundTrip(state: String) async throws {
+        let h = try await Harness()
+        let code = try await h.code(state: state)
+        #expect(!code.isEmpty)
+        let p = params(h, [("state", state)], dropping: ["state"])
+        let request = try h.server.validate(p, trusted: try await h.server.trustedRedirect(p), user: h.alice)
+        let location = try await h.server.approve(request, user: h.alice)
+        #expect(Harness.query(location)["state"] == state)
+        #expect(location.hasPrefix(Harness.redirect + "&code="))
+    }
+}
