@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // System OpenSSL 3 libcrypto (EVP APIs only).
@@ -26,19 +27,21 @@ let package = Package(
         .target(name: "LinkgateCrypto", dependencies: ["CLibCrypto"]),
         .target(name: "LinkgateCore", dependencies: ["LinkgateCrypto"]),
         .target(name: "OAuth2", dependencies: ["LinkgateCore", "LinkgateCrypto"]),
+        .target(name: "OAuth1", dependencies: ["LinkgateCore", "LinkgateCrypto"]),
         .target(
             name: "LinkgateSQLite",
-            dependencies: ["LinkgateCore", "OAuth2", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["LinkgateCore", "OAuth2", "OAuth1", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
             name: "LinkgateServer",
             dependencies: [
-                "LinkgateCore", "LinkgateCrypto", "OAuth2",
+                "LinkgateCore", "LinkgateCrypto", "OAuth2", "OAuth1",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .executableTarget(
@@ -53,11 +56,12 @@ let package = Package(
         .testTarget(name: "LinkgateCryptoTests", dependencies: ["LinkgateCrypto"]),
         .testTarget(name: "LinkgateCoreTests", dependencies: ["LinkgateCore"]),
         .testTarget(name: "OAuth2Tests", dependencies: ["OAuth2", "LinkgateCore", "LinkgateSQLite"]),
+        .testTarget(name: "OAuth1Tests", dependencies: ["OAuth1", "LinkgateCore", "LinkgateCrypto", "LinkgateSQLite"]),
         .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgateCore", "OAuth2"]),
         .testTarget(
             name: "LinkgateServerTests",
             dependencies: [
-                "LinkgateServer", "LinkgateSQLite", "LinkgateCore", "OAuth2",
+                "LinkgateServer", "LinkgateSQLite", "LinkgateCore", "OAuth2", "OAuth1",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]

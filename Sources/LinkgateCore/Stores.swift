@@ -50,5 +50,12 @@ public protocol SessionStore: Sendable {
     func pruneSessions(now: Int64) async throws -> Int
 }
 
+/// Server-wide settings that are made once and kept (the server's RSA key, the applinks id).
+public protocol SettingsStore: Sendable {
+    func setting(_ key: String) async throws -> String?
+    /// The stored value, or `make()`'s result stored first (atomically: two callers get the same value).
+    func settingOrCreate(_ key: String, _ make: @escaping @Sendable () throws -> String) async throws -> String
+}
+
 /// Everything the server needs from storage.
-public typealias LinkgateStore = UserStore & OAuth2ClientStore & SessionStore
+public typealias LinkgateStore = UserStore & OAuth2ClientStore & SessionStore & SettingsStore

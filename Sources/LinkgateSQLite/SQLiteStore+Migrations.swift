@@ -86,6 +86,51 @@ extension SQLiteStore {
                 CREATE INDEX oauth2_tokens_client ON oauth2_tokens(client_id);
                 """)
         }
+        migrator.registerMigration("v3-oauth1-consumers-tokens-nonces-settings") { db in
+            try db.execute(sql: """
+                CREATE TABLE oauth1_consumers (
+                    key                   TEXT PRIMARY KEY,
+                    name                  TEXT NOT NULL,
+                    description           TEXT,
+                    public_key            TEXT NOT NULL,
+                    callback              TEXT,
+                    three_legged_allowed  INTEGER NOT NULL,
+                    two_legged_allowed    INTEGER NOT NULL,
+                    execute_as            TEXT REFERENCES users(name) ON DELETE RESTRICT,
+                    impersonation_allowed INTEGER NOT NULL,
+                    created_at            INTEGER NOT NULL
+                );
+                CREATE INDEX oauth1_consumers_execute_as ON oauth1_consumers(execute_as);
+                CREATE TABLE oauth1_tokens (
+                    id                    TEXT PRIMARY KEY,
+                    digest                TEXT NOT NULL UNIQUE,
+                    kind                  TEXT NOT NULL,
+                    consumer_key          TEXT NOT NULL REFERENCES oauth1_consumers(key) ON DELETE CASCADE,
+                    user_name             TEXT REFERENCES users(name) ON DELETE CASCADE,
+                    callback              TEXT,
+                    verifier_digest       TEXT,
+                    authorization         TEXT NOT NULL,
+                    session_handle_digest TEXT,
+                    issued_at             INTEGER NOT NULL,
+                    expires_at            INTEGER NOT NULL,
+                    last_used_at          INTEGER
+                );
+                CREATE INDEX oauth1_tokens_user ON oauth1_tokens(user_name, kind);
+                CREATE INDEX oauth1_tokens_consumer ON oauth1_tokens(consumer_key);
+                CREATE INDEX oauth1_tokens_expires ON oauth1_tokens(expires_at);
+                CREATE TABLE oauth1_nonces (
+                    consumer_key TEXT NOT NULL,
+                    nonce        TEXT NOT NULL,
+                    timestamp    INTEGER NOT NULL,
+                    PRIMARY KEY (consumer_key, nonce)
+                );
+                CREATE INDEX oauth1_nonces_timestamp ON oauth1_nonces(timestamp);
+                CREATE TABLE settings (
+                    key   TEXT PRIMARY KEY,
+                    value TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

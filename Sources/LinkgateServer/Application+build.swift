@@ -3,6 +3,7 @@ import Hummingbird
 import LinkgateCore
 import Logging
 import NIOCore
+import OAuth1
 import OAuth2
 
 /// Current time in epoch seconds.
@@ -17,10 +18,15 @@ public func buildApplication(
     let registry = ClientRegistry(store: store, now: now)
     let oauth2 = AuthorizationServer(config: OAuth2Config(issuer: config.baseURL), clients: store, grants: store,
                                      registry: registry, now: now)
+    let oauth1Verifier = RequestVerifier(store: store, users: store, now: now)
+    let oauth1Flow = ThreeLeggedFlow(verifier: oauth1Verifier, store: store, now: now)
     let services = Services(
         config: config, store: store, accounts: accounts, clients: registry, sessions: sessions,
-        auth: Authenticator(accounts: accounts, sessions: sessions, oauth2: oauth2),
-        pages: try await Pages(resourcesPath: config.resourcesPath), oauth2: oauth2)
+        auth: Authenticator(accounts: accounts, sessions: sessions, oauth2: oauth2, oauth1: oauth1Verifier, oauth1Flow: oauth1Flow,
+                            config: config),
+        pages: try await Pages(resourcesPath: config.resourcesPath), oauth2: oauth2,
+        consumers: ConsumerRegistry(store: store, users: store, now: now), oauth1Flow: oauth1Flow,
+        identity: try await ServerIdentity.load(from: store), now: now)
     let stylesheet = try String(contentsOfFile: config.resourcesPath + "/static/linkgate.css", encoding: .utf8)
 
     let router = Router(context: LinkgateContext.self)
@@ -35,10 +41,12 @@ public func buildApplication(
     ClientRoutes(services: services).add(to: router)
     OAuth2Routes(services: services).add(to: router)
     ApplicationsRoutes(services: services).add(to: router)
+    OAuth1Routes(services: services).add(to: router)
+    ConsumerRoutes(services: services).add(to: router)
 
     return Application(
         router: router,
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "Linkgate"),
-        services: [PruneService(store: store, interval: .seconds(600), now: now, logger: logger)],
+        services: [PruneService(store: store, interval: .seconds(60), now: now, logger: logger)],
         logger: logger)
 }

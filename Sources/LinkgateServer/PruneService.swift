@@ -1,8 +1,9 @@
 import LinkgateCore
 import Logging
+import OAuth1
 import ServiceLifecycle
 
-/// Deletes expired sessions, codes and tokens on a schedule,
+/// Deletes expired sessions, codes, tokens and OAuth 1.0 nonces every minute,
 /// so the database does not grow without bound.
 struct PruneService: Service {
     let store: any ServerStore
@@ -24,8 +25,11 @@ struct PruneService: Service {
             let at = now()
             let sessions = try await store.pruneSessions(now: at)
             let grants = try await store.pruneExpiredGrants(now: at)
-            if sessions + grants > 0 {
-                logger.info("pruned expired rows", metadata: ["sessions": "\(sessions)", "codes_and_tokens": "\(grants)"])
+            let oauth1 = try await store.pruneOAuth1(now: at, nonceWindow: RequestVerifier.timestampWindow)
+            if sessions + grants + oauth1 > 0 {
+                logger.info("pruned expired rows", metadata: [
+                    "sessions": "\(sessions)", "oauth2_codes_and_tokens": "\(grants)", "oauth1_tokens_and_nonces": "\(oauth1)",
+                ])
             }
         } catch {
             logger.warning("pruning failed; will retry", metadata: ["error": "\(String(describing: type(of: error)))"])

@@ -1,8 +1,9 @@
 import LinkgateCore
+import OAuth1
 import OAuth2
 
 /// Everything storage must provide to the server.
-public typealias ServerStore = LinkgateStore & OAuth2GrantStore
+public typealias ServerStore = LinkgateStore & OAuth2GrantStore & OAuth1Store
 
 /// Everything the routes need, built once per application.
 struct Services: Sendable {
@@ -14,4 +15,8 @@ struct Services: Sendable {
     let auth: Authenticator
     let pages: Pages
     let oauth2: AuthorizationServer
+    let consumers: ConsumerRegistry
+    let oauth1Flow: ThreeLeggedFlow
+    let identity: ServerIdentity
+    let now: @Sendable () -> Int64
 }

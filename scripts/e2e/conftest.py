@@ -219,3 +219,24 @@ def http(new_session):
     s = new_session()
     s.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     return s
+
+
+# --------------------------------------------------------------------------------------------
+# Screenshots taken by the browser suites (test_browser_chromium.py)
+# --------------------------------------------------------------------------------------------
+
+SCREENSHOTS_ENV = "LINKGATE_SCREENSHOTS"
+SCREENSHOT_FILES = []   # paths written during this run
+
+
+def screenshots_dir():
+    """$LINKGATE_SCREENSHOTS, or <repo>/.build/e2e-screenshots."""
+    folder = Path(os.environ.get(SCREENSHOTS_ENV) or (REPO_ROOT / ".build" / "e2e-screenshots")).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SCREENSHOT_FILES:
+        folders = sorted({str(Path(p).parent) for p in SCREENSHOT_FILES})
+        terminalreporter.write_line(f"e2e screenshots ({len(SCREENSHOT_FILES)}): {', '.join(folders)}")

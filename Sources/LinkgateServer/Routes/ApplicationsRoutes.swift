@@ -16,21 +16,19 @@ struct ApplicationsRoutes {
 
     @Sendable func list(_ request: Request, context: LinkgateContext) async throws -> Response {
         let user = try await caller(request, needs: .read)
-        let apps = try await services.oauth2.applications(of: user).map { consent, client in
+        return jsonResponse(.array(try await authorizedApplications(of: user).map { app in
             JSONValue.object([
-                "id": .string(consent.id), "protocol": .string("oauth2"), "client": .string(client.clientId),
-                "name": .string(client.name), "scope": .string(consent.scope.rawValue),
-                "authorizedAt": .number(Double(consent.authorizedAt)),
-                "lastUsedAt": consent.lastUsedAt.map { .number(Double($0)) } ?? .null,
+                "id": .string(app.id), "protocol": .string(app.protocolName), "client": .string(app.client), "name": .string(app.name),
+                "scope": .optional(app.scope?.rawValue), "authorizedAt": .number(Double(app.authorizedAt)),
+                "lastUsedAt": app.lastUsedAt.map { .number(Double($0)) } ?? .null,
             ])
-        }
-        return jsonResponse(.array(apps))
+        }))
     }
 
     @Sendable func revoke(_ request: Request, context: LinkgateContext) async throws -> Response {
         let user = try await caller(request, needs: .write)
         let id = try context.parameters.decoded("id")
-        guard try await services.oauth2.revokeApplication(id: id, of: user) else {
+        guard try await revokeApplication(id: id, of: user) else {
             throw APIError.notFound("no authorized application with id '\(id.prefix(64))'")
         }
         return Response(status: .noContent)
@@ -40,11 +38,12 @@ struct ApplicationsRoutes {
         guard let session = try await services.sessions.current(request) else {
             return seeOther("/login?next=" + FormURLEncoded.encode("/profile/applications"))
         }
-        let apps = try await services.oauth2.applications(of: session.user).map { consent, client -> [String: Any] in
+        let apps = try await authorizedApplications(of: session.user).map { app -> [String: Any] in
             [
-                "id": consent.id, "name": client.name, "protocol": "OAuth 2.0", "scope": consent.scope.rawValue,
-                "scopeSummary": consent.scope.summary, "authorizedAt": Self.date(consent.authorizedAt),
-                "lastUsedAt": consent.lastUsedAt.map(Self.date) ?? "never",
+                "id": app.id, "name": app.name, "protocol": app.protocolName == "oauth2" ? "OAuth 2.0" : "OAuth 1.0a",
+                "scope": app.scope?.rawValue ?? "your permissions",
+                "scopeSummary": app.scope?.summary ?? "Everything your account may do",
+                "authorizedAt": Self.date(app.authorizedAt), "lastUsedAt": app.lastUsedAt.map(Self.date) ?? "never",
             ]
         }
         let revoked = request.uri.queryParameters["revoked"] != nil
@@ -66,10 +65,43 @@ struct ApplicationsRoutes {
             throw PageError.forbidden("The request did not carry this session's form token. Nothing was changed.")
         }
         let id = try context.parameters.decoded("id")
-        guard try await services.oauth2.revokeApplication(id: id, of: session.user) else {
+        guard try await revokeApplication(id: id, of: session.user) else {
             throw PageError(status: .notFound, title: "Not found", message: "That application is not among yours.")
         }
         return seeOther("/profile/applications?revoked=1")
+    }
+
+    /// One authorized application of either protocol (INTERFACE §9).
+    struct AuthorizedApplication {
+        let id: String
+        let protocolName: String
+        let client: String
+        let name: String
+        /// Nil for OAuth 1.0: limited only by the user's own rights.
+        let scope: Scope?
+        let authorizedAt: Int64
+        let lastUsedAt: Int64?
+    }
+
+    /// OAuth 2.0 consents and OAuth 1.0 access tokens, oldest first.
+    func authorizedApplications(of user: User) async throws -> [AuthorizedApplication] {
+        let oauth2 = try await services.oauth2.applications(of: user).map { consent, client in
+            AuthorizedApplication(id: consent.id, protocolName: "oauth2", client: client.clientId, name: client.name, scope: consent.scope,
+                                  authorizedAt: consent.authorizedAt, lastUsedAt: consent.lastUsedAt)
+        }
+        var oauth1: [AuthorizedApplication] = []
+        for token in try await services.store.accessTokens(userName: user.name, now: services.now()) {
+            let name = try await services.store.consumer(key: token.consumerKey)?.name ?? token.consumerKey
+            oauth1.append(AuthorizedApplication(id: token.id, protocolName: "oauth1", client: token.consumerKey, name: name, scope: nil,
+                                                authorizedAt: token.issuedAt, lastUsedAt: token.lastUsedAt))
+        }
+        return (oauth2 + oauth1).sorted { ($0.authorizedAt, $0.id) < ($1.authorizedAt, $1.id) }
+    }
+
+    /// Revokes an application of either protocol; false if the id is not one of the user's.
+    func revokeApplication(id: String, of user: User) async throws -> Bool {
+        if try await services.oauth2.revokeApplication(id: id, of: user) { return true }
+        return try await services.store.revokeAccessToken(id: id, userName: user.name)
     }
 
     private func caller(_ request: Request, needs scope: Scope) async throws -> User {

@@ -1,10 +1,11 @@
 import Hummingbird
 import LinkgateCore
 import LinkgateCrypto
+import OAuth1
 import OAuth2
 
 /// Resolves the caller of a REST request (INTERFACE §3): HTTP Basic, or a session cookie on
-/// safe methods only, or an OAuth 2.0 Bearer token (RFC 6750). OAuth 1.0a callers come later.
+/// safe methods only, an OAuth 2.0 Bearer token (RFC 6750), or an OAuth 1.0a signed request (RFC 5849).
 struct Authenticator: Sendable {
     static let challenge = "Basic realm=\"Linkgate\", charset=\"UTF-8\""
     static let bearerChallenge = "Bearer realm=\"Linkgate\""
@@ -12,12 +13,18 @@ struct Authenticator: Sendable {
     let accounts: UserAccounts
     let sessions: Sessions
     let oauth2: AuthorizationServer
+    let oauth1: RequestVerifier
+    let oauth1Flow: ThreeLeggedFlow
+    let config: ServerConfig
 
     /// The authenticated caller, or `401` with `WWW-Authenticate`.
     func principal(_ request: Request) async throws -> Principal {
         let authorizations = request.headers[values: .authorization]
         if authorizations.count > 1 { throw APIError.invalidRequest("more than one Authorization header") }
         if let authorization = authorizations.first {
+            // OAuth 1.0a signs the whole request, not just the header.
+            let scheme = authorization.drop(while: { $0 == " " }).prefix(while: { $0 != " " }).lowercased()
+            if scheme == "oauth" { return try await oauth1Principal(request) }
             return try await principal(authorization: authorization)
         }
         if request.cookies[Sessions.cookieName] != nil {
@@ -38,7 +45,8 @@ struct Authenticator: Sendable {
     func principal(_ request: Request, needs scope: Scope) async throws -> Principal {
         let principal = try await principal(request)
         guard principal.allows(scope) else {
-            throw APIError(.forbidden, code: "insufficient_scope", "this request needs scope \(scope.rawValue)",
+            // INTERFACE §1 body code; the RFC 6750 §3.1 detail is in the challenge.
+            throw APIError(.forbidden, code: "forbidden", "insufficient_scope: this request needs scope \(scope.rawValue)",
                            headers: [.wwwAuthenticate: "Bearer error=\"insufficient_scope\", scope=\"\(scope.rawValue)\""])
         }
         return principal
@@ -77,7 +85,7 @@ extension Authenticator {
     /// RFC 6750 §2.1 Bearer credentials; anything not live is `invalid_token`.
     func bearer(_ token: String) async throws -> Principal {
         guard let (record, user) = try await oauth2.bearer(token) else {
-            throw APIError(.unauthorized, code: "invalid_token", "the access token is invalid, expired or revoked",
+            throw APIError(.unauthorized, code: "unauthorized", "invalid_token: the access token is invalid, expired or revoked",
                            headers: [.wwwAuthenticate: Self.bearerChallenge + ", error=\"invalid_token\""])
         }
         let mode: Principal.Mode = switch record.mode {
@@ -86,6 +94,28 @@ extension Authenticator {
         case .impersonation: .impersonation
         }
         return Principal(user: user, authProtocol: .oauth2, mode: mode, client: record.clientId, scope: record.scope)
+    }
+}
+
+extension Authenticator {
+    /// An RFC 5849 signed request (INTERFACE §7): 3LO, 2LO or 2LO with impersonation.
+    func oauth1Principal(_ httpRequest: Request) async throws -> Principal {
+        do {
+            let request = try config.signedRequest(httpRequest)
+            let verified = try await oauth1.authenticate(request)
+            let mode: Principal.Mode = switch verified.mode {
+            case .user: .user
+            case .application: .application
+            case .impersonation: .impersonation
+            }
+            if verified.mode == .user, let token = try? ProtocolParameters.collect(request).token {
+                try await oauth1Flow.recordUse(of: token)
+            }
+            // OAuth 1.0 tokens carry no scope: like Basic they are limited only by the user's rights.
+            return Principal(user: verified.user, authProtocol: .oauth1, mode: mode, client: verified.consumer.key, scope: nil)
+        } catch let problem as OAuth1Problem {
+            throw oauth1RESTError(problem, realm: config.baseURL)
+        }
     }
 }
 

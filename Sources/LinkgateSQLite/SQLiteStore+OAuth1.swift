@@ -1,0 +1,177 @@
+import GRDB
+import LinkgateCore
+import OAuth1
+
+extension SQLiteStore: OAuth1Store {
+    public func createConsumer(_ consumer: Consumer) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO oauth1_consumers (key, name, description, public_key, callback, three_legged_allowed,
+                                                  two_legged_allowed, execute_as, impersonation_allowed, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [consumer.key, consumer.name, consumer.description, consumer.publicKey, consumer.callback,
+                            consumer.threeLeggedAllowed, consumer.twoLeggedAllowed, consumer.executeAs, consumer.impersonationAllowed,
+                            consumer.createdAt])
+        }
+    }
+
+    public func consumer(key: String) async throws -> Consumer? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM oauth1_consumers WHERE key = ?", arguments: [key]).map(Self.consumer(from:))
+        }
+    }
+
+    public func consumers() async throws -> [Consumer] {
+        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM oauth1_consumers ORDER BY key").map(Self.consumer(from:)) }
+    }
+
+    public func updateConsumer(_ consumer: Consumer) async throws {
+        try await write { db in
+            try db.execute(
+                sql: """
+                    UPDATE oauth1_consumers SET name = ?, description = ?, public_key = ?, callback = ?, three_legged_allowed = ?,
+                           two_legged_allowed = ?, execute_as = ?, impersonation_allowed = ?
+                    WHERE key = ?
+                    """,
+                arguments: [consumer.name, consumer.description, consumer.publicKey, consumer.callback, consumer.threeLeggedAllowed,
+                            consumer.twoLeggedAllowed, consumer.executeAs, consumer.impersonationAllowed, consumer.key])
+            guard db.changesCount == 1 else { throw StoreError.notFound }
+        }
+    }
+
+    public func deleteConsumer(key: String) async throws {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM oauth1_consumers WHERE key = ?", arguments: [key])
+            guard db.changesCount == 1 else { throw StoreError.notFound }
+            try db.execute(sql: "DELETE FROM oauth1_nonces WHERE consumer_key = ?", arguments: [key])
+        }
+    }
+
+    public func recordNonce(consumerKey: String, nonce: String, timestamp: Int64) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "INSERT INTO oauth1_nonces (consumer_key, nonce, timestamp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                           arguments: [consumerKey, nonce, timestamp])
+            return db.changesCount == 1
+        }
+    }
+
+    public func saveToken(_ token: OAuth1TokenRecord) async throws {
+        try await write { db in try Self.insert(token, db) }
+    }
+
+    public func token(digest: String) async throws -> OAuth1TokenRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM oauth1_tokens WHERE digest = ?", arguments: [digest]).map(Self.oauth1Token(from:))
+        }
+    }
+
+    public func decideRequestToken(digest: String, userName: String, approve: Bool, verifierDigest: String?, now: Int64) async throws -> OAuth1TokenRecord? {
+        try await write { db in
+            try Row.fetchOne(db, sql: """
+                UPDATE oauth1_tokens SET authorization = ?, user_name = ?, verifier_digest = ?
+                WHERE digest = ? AND kind = 'request' AND authorization = 'pending' AND expires_at > ?
+                RETURNING *
+                """, arguments: [approve ? "approved" : "denied", userName, verifierDigest, digest, now]).map(Self.oauth1Token(from:))
+        }
+    }
+
+    public func exchangeRequestToken(digest: String, consumerKey: String, verifierDigest: String?, now: Int64,
+                                     access: @escaping @Sendable (OAuth1TokenRecord) -> OAuth1TokenRecord) async throws -> RequestTokenExchange {
+        try await write { db in
+            guard let record = try Row.fetchOne(db, sql: "SELECT * FROM oauth1_tokens WHERE digest = ?", arguments: [digest])
+                .map(Self.oauth1Token(from:)) else { return .notFound }
+            guard record.kind == .request else { return .notARequestToken }
+            guard record.consumerKey == consumerKey else { return .otherConsumer }
+            guard record.expiresAt > now else { return .expired }
+            switch record.authorization {
+            case .pending: return .notAuthorized
+            case .denied: return .denied
+            case .approved: break
+            }
+            if record.isOneZeroA {
+                guard let expected = record.verifierDigest, let given = verifierDigest, expected == given else { return .wrongVerifier }
+            }
+            // Single use: the request token goes as its access token is stored.
+            try db.execute(sql: "DELETE FROM oauth1_tokens WHERE digest = ?", arguments: [digest])
+            let new = access(record)
+            try Self.insert(new, db)
+            return .exchanged(new)
+        }
+    }
+
+    public func touchToken(digest: String, now: Int64) async throws {
+        try await write { db in
+            try db.execute(sql: "UPDATE oauth1_tokens SET last_used_at = ? WHERE digest = ?", arguments: [now, digest])
+        }
+    }
+
+    public func accessTokens(userName: String, now: Int64) async throws -> [OAuth1TokenRecord] {
+        try await read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM oauth1_tokens WHERE user_name = ? AND kind = 'access' AND expires_at > ? ORDER BY issued_at, id
+                """, arguments: [userName, now]).map(Self.oauth1Token(from:))
+        }
+    }
+
+    public func revokeAccessToken(id: String, userName: String) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM oauth1_tokens WHERE id = ? AND user_name = ? AND kind = 'access'", arguments: [id, userName])
+            return db.changesCount == 1
+        }
+    }
+
+    public func pruneOAuth1(now: Int64, nonceWindow: Int64) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM oauth1_tokens WHERE expires_at <= ?", arguments: [now])
+            var removed = db.changesCount
+            // A nonce can only repeat while its timestamp is inside the window.
+            try db.execute(sql: "DELETE FROM oauth1_nonces WHERE timestamp < ?", arguments: [now - nonceWindow])
+            removed += db.changesCount
+            return removed
+        }
+    }
+
+    static func insert(_ token: OAuth1TokenRecord, _ db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO oauth1_tokens (id, digest, kind, consumer_key, user_name, callback, verifier_digest, authorization,
+                                           session_handle_digest, issued_at, expires_at, last_used_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [token.id, token.digest, token.kind.rawValue, token.consumerKey, token.userName, token.callback,
+                        token.verifierDigest, token.authorization.rawValue, token.sessionHandleDigest, token.issuedAt,
+                        token.expiresAt, token.lastUsedAt])
+    }
+
+    static func oauth1Token(from row: Row) -> OAuth1TokenRecord {
+        OAuth1TokenRecord(
+            id: row["id"], digest: row["digest"], kind: OAuth1TokenRecord.Kind(rawValue: row["kind"]) ?? .request,
+            consumerKey: row["consumer_key"], userName: row["user_name"], callback: row["callback"], verifierDigest: row["verifier_digest"],
+            authorization: OAuth1TokenRecord.Authorization(rawValue: row["authorization"]) ?? .pending,
+            sessionHandleDigest: row["session_handle_digest"], issuedAt: row["issued_at"], expiresAt: row["expires_at"],
+            lastUsedAt: row["last_used_at"])
+    }
+
+    static func consumer(from row: Row) -> Consumer {
+        Consumer(key: row["key"], name: row["name"], description: row["description"], publicKey: row["public_key"],
+                 callback: row["callback"], threeLeggedAllowed: row["three_legged_allowed"], twoLeggedAllowed: row["two_legged_allowed"],
+                 executeAs: row["execute_as"], impersonationAllowed: row["impersonation_allowed"], createdAt: row["created_at"])
+    }
+}
+
+extension SQLiteStore: SettingsStore {
+    public func setting(_ key: String) async throws -> String? {
+        try await read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+    }
+
+    public func settingOrCreate(_ key: String, _ make: @escaping @Sendable () throws -> String) async throws -> String {
+        try await write { db in
+            if let existing = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) { return existing }
+            let value = try make()
+            try db.execute(sql: "INSERT INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
+            return value
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Hummingbird
+import LinkgateCore
+import OAuth1
+
+/// Admin REST for OAuth 1.0a consumers (INTERFACE §7): `/rest/oauth1/latest/consumer`.
+struct ConsumerRoutes {
+    let services: Services
+    static let keys: Set<String> = ["key", "name", "description", "publicKey", "callback", "threeLeggedAllowed", "twoLeggedAllowed",
+                                    "executeAs", "impersonationAllowed"]
+
+    func add(to router: Router<LinkgateContext>) {
+        let group = router.group("/rest/oauth1/latest/consumer")
+        group.post(use: create)
+        group.get(use: list)
+        group.get("{key}", use: show)
+        group.put("{key}", use: update)
+        group.delete("{key}", use: delete)
+    }
+
+    @Sendable func create(_ request: Request, context: LinkgateContext) async throws -> Response {
+        _ = try await services.auth.admin(request)
+        let body = try await JSONBody.read(request, allowed: Self.keys.union(["consumerInfoUrl"]))
+        // By the peer's consumer-info URL, with any key given in the body taking precedence.
+        var fetched: ConsumerInfo? = nil
+        if let url = try body.optionalString("consumerInfoUrl") { fetched = try await ConsumerInfoFetcher.fetch(url) }
+        func value(_ key: String, _ fallback: String?) throws -> String {
+            if let given = try body.optionalString(key) { return given }
+            guard let fallback else { throw ValidationError(key, "is required (or give consumerInfoUrl)") }
+            return fallback
+        }
+        let input = NewConsumer(
+            key: try value("key", fetched?.key), name: try value("name", fetched?.name),
+            description: try body.nullableString("description") ?? fetched?.description, publicKey: try value("publicKey", fetched?.publicKey),
+            callback: try body.nullableString("callback") ?? fetched?.callback,
+            threeLeggedAllowed: try body.bool("threeLeggedAllowed") ?? true, twoLeggedAllowed: try body.bool("twoLeggedAllowed") ?? false,
+            executeAs: try body.nullableString("executeAs") ?? nil, impersonationAllowed: try body.bool("impersonationAllowed") ?? false)
+        let consumer = try await services.consumers.register(input)
+        return jsonResponse(Self.json(consumer), status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: LinkgateContext) async throws -> Response {
+        _ = try await services.auth.admin(request)
+        return jsonResponse(.array(try await services.store.consumers().map(Self.json)))
+    }
+
+    @Sendable func show(_ request: Request, context: LinkgateContext) async throws -> Response {
+        _ = try await services.auth.admin(request)
+        let key = try context.parameters.decoded("key")
+        guard let consumer = try await services.store.consumer(key: key) else { throw Self.unknown(key) }
+        return jsonResponse(Self.json(consumer))
+    }
+
+    @Sendable func update(_ request: Request, context: LinkgateContext) async throws -> Response {
+        _ = try await services.auth.admin(request)
+        let key = try context.parameters.decoded("key")
+        let body = try await JSONBody.read(request, allowed: Self.keys)
+        if let newKey = try body.optionalString("key"), newKey != key { throw ValidationError("key", "cannot be changed") }
+        let change = ConsumerChange(
+            name: try body.optionalString("name"), description: try body.nullableString("description"),
+            publicKey: try body.optionalString("publicKey"), callback: try body.nullableString("callback"),
+            threeLeggedAllowed: try body.bool("threeLeggedAllowed"), twoLeggedAllowed: try body.bool("twoLeggedAllowed"),
+            executeAs: try body.nullableString("executeAs"), impersonationAllowed: try body.bool("impersonationAllowed"))
+        do {
+            return jsonResponse(Self.json(try await services.consumers.update(key: key, change: change)))
+        } catch StoreError.notFound {
+            throw Self.unknown(key)
+        }
+    }
+
+    @Sendable func delete(_ request: Request, context: LinkgateContext) async throws -> Response {
+        _ = try await services.auth.admin(request)
+        let key = try context.parameters.decoded("key")
+        do {
+            try await services.consumers.delete(key: key)
+        } catch StoreError.notFound {
+            throw Self.unknown(key)
+        }
+        return Response(status: .noContent)
+    }
+
+    static func json(_ consumer: Consumer) -> JSONValue {
+        .object([
+            "key": .string(consumer.key), "name": .string(consumer.name), "description": .optional(consumer.description),
+            "publicKey": .string(consumer.publicKey), "callback": .optional(consumer.callback),
+            "threeLeggedAllowed": .bool(consumer.threeLeggedAllowed), "twoLeggedAllowed": .bool(consumer.twoLeggedAllowed),
+            "executeAs": .optional(consumer.executeAs), "impersonationAllowed": .bool(consumer.impersonationAllowed),
+        ])
+    }
+
+    static func unknown(_ key: String) -> APIError { .notFound("no consumer with key '\(key.prefix(64))'") }
+}

@@ -1,0 +1,118 @@
+import LinkgateCore
+import LinkgateCrypto
+import Synchronization
+
+/// Who a verified OAuth 1.0a request acts for.
+public struct OAuth1Principal: Sendable, Equatable {
+    public enum Mode: String, Sendable { case user, application, impersonation }
+    public let consumer: Consumer
+    /// Nil only for an application principal with no execute-as user.
+    public let user: User?
+    public let mode: Mode
+}
+
+/// Verifies RFC 5849 signed requests: parameters, timestamp window, consumer, RSA-SHA1
+/// signature (on libcrypto), then the nonce, in that order, so unsigned requests cannot burn nonces.
+public struct RequestVerifier: Sendable {
+    /// ±300 s (INTERFACE §7).
+    public static let timestampWindow: Int64 = 300
+
+    let store: any OAuth1Store
+    let users: any UserStore
+    let keys: PublicKeyCache
+    let now: @Sendable () -> Int64
+
+    public init(store: any OAuth1Store, users: any UserStore, now: @escaping @Sendable () -> Int64) {
+        self.store = store
+        self.users = users
+        self.keys = PublicKeyCache()
+        self.now = now
+    }
+
+    /// A verified request: its parameters and consumer.
+    public struct Verified: Sendable {
+        public let parameters: ProtocolParameters
+        public let consumer: Consumer
+    }
+
+    /// Checks the signature and the nonce; token handling is left to the caller.
+    public func verify(_ request: SignedRequest) async throws -> Verified {
+        let params = try ProtocolParameters.collect(request)
+        let at = now()
+        guard abs(params.timestamp - at) <= Self.timestampWindow else {
+            throw OAuth1Problem(.timestampRefused, "oauth_timestamp is outside ±\(Self.timestampWindow) s of the server's clock",
+                                parameters: [("oauth_acceptable_timestamps", "\(at - Self.timestampWindow)-\(at + Self.timestampWindow)")])
+        }
+        guard params.consumerKey.utf8.count <= 255, let consumer = try await store.consumer(key: params.consumerKey) else {
+            throw OAuth1Problem(.consumerKeyUnknown, "no consumer is registered with this key")
+        }
+        let baseString = SignatureBaseString.make(method: request.method, baseStringURI: request.baseStringURI,
+                                                  parameters: params.signedParameters)
+        guard let signature = Base64URL.decode(params.signature.filter { !$0.isWhitespace }),
+              let key = keys.key(for: consumer),
+              key.verify(signature: signature, message: Array(baseString.utf8), digest: .sha1) else {
+            throw OAuth1Problem(.signatureInvalid, "the RSA-SHA1 signature does not verify for this request")
+        }
+        guard try await store.recordNonce(consumerKey: consumer.key, nonce: params.nonce, timestamp: params.timestamp) else {
+            throw OAuth1Problem(.nonceUsed, "this oauth_nonce was already used")
+        }
+        return Verified(parameters: params, consumer: consumer)
+    }
+
+    /// Verifies a request for a protected resource and resolves who it acts for (INTERFACE §7):
+    /// an access token (3LO), no token (2LO), or no token with `xoauth_requestor_id` (2LO impersonation).
+    public func authenticate(_ request: SignedRequest) async throws -> OAuth1Principal {
+        let verified = try await verify(request)
+        let consumer = verified.consumer, params = verified.parameters
+        if let token = params.token {
+            guard consumer.threeLeggedAllowed else {
+                throw OAuth1Problem(.permissionDenied, "three-legged access is not allowed for this consumer")
+            }
+            guard token.utf8.count <= 256, let record = try await store.token(digest: Digest.storageDigest(of: token)),
+                  record.kind == .access, record.consumerKey == consumer.key else {
+                throw OAuth1Problem(.tokenRejected, "oauth_token is not an access token of this consumer")
+            }
+            guard record.expiresAt > now() else { throw OAuth1Problem(.tokenExpired, "the access token has expired") }
+            guard let name = record.userName, let user = try await users.user(named: name) else {
+                throw OAuth1Problem(.tokenRejected, "the access token's user no longer exists")
+            }
+            return OAuth1Principal(consumer: consumer, user: user, mode: .user)
+        }
+        if let requestor = params.requestorId {
+            guard consumer.impersonationAllowed else {
+                throw OAuth1Problem(.permissionDenied, "this consumer may not impersonate users")
+            }
+            guard requestor.utf8.count <= 64, let user = try await users.user(named: requestor) else {
+                throw OAuth1Problem(.permissionDenied, "xoauth_requestor_id names no user")
+            }
+            return OAuth1Principal(consumer: consumer, user: user, mode: .impersonation)
+        }
+        guard consumer.twoLeggedAllowed else {
+            throw OAuth1Problem(.permissionDenied, "two-legged access is not allowed for this consumer")
+        }
+        if let executeAs = consumer.executeAs {
+            guard let user = try await users.user(named: executeAs) else {
+                throw OAuth1Problem(.permissionDenied, "the consumer's execute-as user no longer exists")
+            }
+            return OAuth1Principal(consumer: consumer, user: user, mode: .application)
+        }
+        return OAuth1Principal(consumer: consumer, user: nil, mode: .application)
+    }
+}
+
+/// Parsed consumer keys, kept so no request pays for PEM parsing; an edited key is noticed
+/// because entries are keyed by the PEM text itself.
+final class PublicKeyCache: Sendable {
+    private let keys = Mutex<[String: RSAPublicKey]>([:])
+
+    func key(for consumer: Consumer) -> RSAPublicKey? {
+        let cacheKey = consumer.key + "\u{0}" + consumer.publicKey
+        if let cached = keys.withLock({ $0[cacheKey] }) { return cached }
+        guard let parsed = try? RSAPublicKey(parsing: consumer.publicKey) else { return nil }
+        keys.withLock { keys in
+            if keys.count > 1000 { keys.removeAll() }
+            keys[cacheKey] = parsed
+        }
+        return parsed
+    }
+}
