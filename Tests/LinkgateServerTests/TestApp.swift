@@ -20,7 +20,11 @@ struct TestApp {
         store = try SQLiteStore(path: folder.appendingPathComponent("linkgate.sqlite").path)
         let accounts = UserAccounts(store: store, hasher: Self.hasher, now: epochSeconds)
         _ = try await accounts.bootstrapAdmin(password: Self.adminPassword)
+        // One server key for every test app: generating 2048-bit keys is slow and not under test here.
+        _ = try await store.settingOrCreate("server.rsa_private_key") { Self.serverKeyPEM }
     }
+
+    static let serverKeyPEM = try! RSAPrivateKey(generatingBits: 2048).pem
 
     static let hasher = PasswordHasher(logN: 4, r: 8, p: 1)
 
