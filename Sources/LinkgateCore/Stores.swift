@@ -58,4 +58,4 @@ public protocol SettingsStore: Sendable {
 }
 
 /// Everything the server needs from storage.
-public typealias LinkgateStore = UserStore & OAuth2ClientStore & SessionStore & SettingsStore
+public typealias LinkgateStore = UserStore & OAuth2ClientStore & SessionStore & SettingsStore & AuditStore

@@ -131,6 +131,31 @@ extension SQLiteStore {
                 );
                 """)
         }
+        migrator.registerMigration("v4-audit-jwt-ids") { db in
+            try db.execute(sql: """
+                CREATE TABLE audit (
+                    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time    INTEGER NOT NULL,
+                    actor   TEXT,
+                    client  TEXT,
+                    subject TEXT,
+                    action  TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    detail  TEXT
+                );
+                CREATE INDEX audit_time ON audit(time);
+                CREATE INDEX audit_client ON audit(client, id);
+                CREATE INDEX audit_subject ON audit(subject, id);
+                CREATE INDEX audit_action ON audit(action, id);
+                CREATE TABLE oauth2_jwt_ids (
+                    client_id  TEXT NOT NULL,
+                    jti        TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    PRIMARY KEY (client_id, jti)
+                );
+                CREATE INDEX oauth2_jwt_ids_expires ON oauth2_jwt_ids(expires_at);
+                """)
+        }
         return migrator
     }
 }

@@ -158,6 +158,8 @@ extension SQLiteStore: OAuth2GrantStore {
             var removed = db.changesCount
             try db.execute(sql: "DELETE FROM oauth2_tokens WHERE expires_at <= ?", arguments: [now])
             removed += db.changesCount
+            try db.execute(sql: "DELETE FROM oauth2_jwt_ids WHERE expires_at <= ?", arguments: [now])
+            removed += db.changesCount
             return removed
         }
     }
@@ -190,5 +192,15 @@ extension SQLiteStore: OAuth2GrantStore {
     static func consent(from row: Row) -> ConsentRecord {
         ConsentRecord(id: row["id"], userName: row["user_name"], clientId: row["client_id"], scope: Scope(rawValue: row["scope"]) ?? .read,
                       authorizedAt: row["authorized_at"], lastUsedAt: row["last_used_at"])
+    }
+}
+
+extension SQLiteStore {
+    public func recordAssertionId(clientId: String, jti: String, expiresAt: Int64) async throws -> Bool {
+        try await write { db in
+            try db.execute(sql: "INSERT INTO oauth2_jwt_ids (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                           arguments: [clientId, jti, expiresAt])
+            return db.changesCount == 1
+        }
     }
 }

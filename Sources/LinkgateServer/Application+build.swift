@@ -16,9 +16,10 @@ public func buildApplication(
     let accounts = UserAccounts(store: store, hasher: config.passwordHasher, now: now)
     let sessions = Sessions(store: store, secureCookies: config.secureCookies, now: now)
     let registry = ClientRegistry(store: store, now: now)
+    let audit = AuditLog(store: store, now: now)
     let oauth2 = AuthorizationServer(config: OAuth2Config(issuer: config.baseURL), clients: store, grants: store,
-                                     registry: registry, now: now)
-    let oauth1Verifier = RequestVerifier(store: store, users: store, now: now)
+                                     registry: registry, audit: audit, now: now)
+    let oauth1Verifier = RequestVerifier(store: store, users: store, audit: audit, now: now)
     let oauth1Flow = ThreeLeggedFlow(verifier: oauth1Verifier, store: store, now: now)
     let services = Services(
         config: config, store: store, accounts: accounts, clients: registry, sessions: sessions,
@@ -26,7 +27,7 @@ public func buildApplication(
                             config: config),
         pages: try await Pages(resourcesPath: config.resourcesPath), oauth2: oauth2,
         consumers: ConsumerRegistry(store: store, users: store, now: now), oauth1Flow: oauth1Flow,
-        identity: try await ServerIdentity.load(from: store), now: now)
+        identity: try await ServerIdentity.load(from: store), audit: audit, now: now)
     let stylesheet = try String(contentsOfFile: config.resourcesPath + "/static/linkgate.css", encoding: .utf8)
 
     let router = Router(context: LinkgateContext.self)
@@ -43,6 +44,8 @@ public func buildApplication(
     ApplicationsRoutes(services: services).add(to: router)
     OAuth1Routes(services: services).add(to: router)
     ConsumerRoutes(services: services).add(to: router)
+    AuditRoutes(services: services).add(to: router)
+    VerifyRoutes(services: services).add(to: router)
 
     return Application(
         router: router,

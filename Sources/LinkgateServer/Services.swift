@@ -18,5 +18,6 @@ struct Services: Sendable {
     let consumers: ConsumerRegistry
     let oauth1Flow: ThreeLeggedFlow
     let identity: ServerIdentity
+    let audit: AuditLog
     let now: @Sendable () -> Int64
 }

@@ -20,12 +20,14 @@ public struct RequestVerifier: Sendable {
     let store: any OAuth1Store
     let users: any UserStore
     let keys: PublicKeyCache
+    let audit: AuditLog
     let now: @Sendable () -> Int64
 
-    public init(store: any OAuth1Store, users: any UserStore, now: @escaping @Sendable () -> Int64) {
+    public init(store: any OAuth1Store, users: any UserStore, audit: AuditLog, now: @escaping @Sendable () -> Int64) {
         self.store = store
         self.users = users
         self.keys = PublicKeyCache()
+        self.audit = audit
         self.now = now
     }
 
@@ -64,20 +66,38 @@ public struct RequestVerifier: Sendable {
     public func authenticate(_ request: SignedRequest) async throws -> OAuth1Principal {
         let verified = try await verify(request)
         let consumer = verified.consumer, params = verified.parameters
-        if let token = params.token {
-            guard consumer.threeLeggedAllowed else {
-                throw OAuth1Problem(.permissionDenied, "three-legged access is not allowed for this consumer")
-            }
-            guard token.utf8.count <= 256, let record = try await store.token(digest: Digest.storageDigest(of: token)),
-                  record.kind == .access, record.consumerKey == consumer.key else {
-                throw OAuth1Problem(.tokenRejected, "oauth_token is not an access token of this consumer")
-            }
-            guard record.expiresAt > now() else { throw OAuth1Problem(.tokenExpired, "the access token has expired") }
-            guard let name = record.userName, let user = try await users.user(named: name) else {
-                throw OAuth1Problem(.tokenRejected, "the access token's user no longer exists")
-            }
-            return OAuth1Principal(consumer: consumer, user: user, mode: .user)
+        if let token = params.token { return try await threeLegged(token: token, consumer: consumer) }
+        // INTERFACE §8: every two-legged and impersonated request is audited, refusals included.
+        let detail = params.requestorId == nil ? "oauth1 2LO" : "oauth1 2LO with impersonation"
+        do {
+            let principal = try await twoLegged(params, consumer: consumer)
+            try await audit.record(AuditAction.tokenUse, actor: consumer.key, client: consumer.key, subject: principal.user?.name,
+                                   detail: "\(detail), mode \(principal.mode.rawValue)")
+            return principal
+        } catch let problem as OAuth1Problem {
+            try await audit.record(AuditAction.tokenUse, actor: consumer.key, client: consumer.key,
+                                   subject: params.requestorId.map { String($0.prefix(64)) }, outcome: .failure,
+                                   detail: "\(detail): \(problem.problem.rawValue)")
+            throw problem
         }
+    }
+
+    private func threeLegged(token: String, consumer: Consumer) async throws -> OAuth1Principal {
+        guard consumer.threeLeggedAllowed else {
+            throw OAuth1Problem(.permissionDenied, "three-legged access is not allowed for this consumer")
+        }
+        guard token.utf8.count <= 256, let record = try await store.token(digest: Digest.storageDigest(of: token)),
+              record.kind == .access, record.consumerKey == consumer.key else {
+            throw OAuth1Problem(.tokenRejected, "oauth_token is not an access token of this consumer")
+        }
+        guard record.expiresAt > now() else { throw OAuth1Problem(.tokenExpired, "the access token has expired") }
+        guard let name = record.userName, let user = try await users.user(named: name) else {
+            throw OAuth1Problem(.tokenRejected, "the access token's user no longer exists")
+        }
+        return OAuth1Principal(consumer: consumer, user: user, mode: .user)
+    }
+
+    private func twoLegged(_ params: ProtocolParameters, consumer: Consumer) async throws -> OAuth1Principal {
         if let requestor = params.requestorId {
             guard consumer.impersonationAllowed else {
                 throw OAuth1Problem(.permissionDenied, "this consumer may not impersonate users")

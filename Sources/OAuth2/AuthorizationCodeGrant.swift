@@ -6,6 +6,7 @@ struct AuthorizationCodeGrant: Sendable {
     let grants: any OAuth2GrantStore
     let users: any UserStore
     let issuer: TokenIssuer
+    let audit: AuditLog
 
     func exchange(_ params: OAuthParameters, client: OAuth2Client, now: Int64) async throws -> TokenResponse {
         let code = try params.required("code")
@@ -21,7 +22,10 @@ struct AuthorizationCodeGrant: Sendable {
         let record: AuthorizationCodeRecord
         switch try await grants.redeemCode(digest: Digest.storageDigest(of: code), clientId: client.clientId, now: now) {
         case .redeemed(let r): record = r
-        case .replayed: throw OAuthError.invalidGrant("the authorization code was already used; the tokens issued for it are revoked")
+        case .replayed:
+            try await audit.record(AuditAction.grantRevoke, actor: client.clientId, client: client.clientId, outcome: .failure,
+                                   detail: "authorization code replayed; every token issued for it was revoked")
+            throw OAuthError.invalidGrant("the authorization code was already used; the tokens issued for it are revoked")
         case .invalid: throw OAuthError.invalidGrant("the authorization code is invalid, expired, or was issued to another client")
         }
         // RFC 6749 §4.1.3: redirect_uri must be identical to the one the code was issued for.

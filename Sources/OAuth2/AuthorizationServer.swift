@@ -10,17 +10,21 @@ public struct AuthorizationServer: Sendable {
     let grants: any OAuth2GrantStore
     let clientAuthentication: ClientAuthentication
     let issuer: TokenIssuer
+    let registry: ClientRegistry
     let usage: UsageThrottle
+    let audit: AuditLog
     let now: @Sendable () -> Int64
 
     public init(config: OAuth2Config, clients: any OAuth2ClientStore & UserStore, grants: any OAuth2GrantStore,
-                registry: ClientRegistry, now: @escaping @Sendable () -> Int64) {
+                registry: ClientRegistry, audit: AuditLog, now: @escaping @Sendable () -> Int64) {
         self.config = config
         self.clients = clients
         self.grants = grants
+        self.registry = registry
         self.clientAuthentication = ClientAuthentication(registry: registry)
         self.issuer = TokenIssuer(config: config)
         self.usage = UsageThrottle()
+        self.audit = audit
         self.now = now
     }
 
@@ -64,13 +68,21 @@ public struct AuthorizationServer: Sendable {
 
     /// Authenticates the client, then runs the grant. Throws `ClientAuthentication.Failure` or `OAuthError`.
     public func token(_ params: OAuthParameters, authorization: String?) async throws -> TokenResponse {
-        let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params)
+        let grantType = try params.single("grant_type")
         let at = now()
-        switch try params.single("grant_type") {
+        // RFC 7523 §2.1: the assertion itself authenticates the client.
+        if grantType == JWTBearerGrant.grantType {
+            return try await JWTBearerGrant(clients: clients, grants: grants, registry: registry, issuer: issuer, config: config, audit: audit)
+                .issue(params, authorization: authorization, now: at)
+        }
+        let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params)
+        switch grantType {
         case "authorization_code":
-            return try await AuthorizationCodeGrant(grants: grants, users: clients, issuer: issuer).exchange(params, client: client, now: at)
+            return try await AuthorizationCodeGrant(grants: grants, users: clients, issuer: issuer, audit: audit).exchange(params, client: client, now: at)
         case "refresh_token":
-            return try await RefreshTokenGrant(grants: grants, users: clients, issuer: issuer).refresh(params, client: client, now: at)
+            return try await RefreshTokenGrant(grants: grants, users: clients, issuer: issuer, audit: audit).refresh(params, client: client, now: at)
+        case "client_credentials":
+            return try await ClientCredentialsGrant(grants: grants, users: clients, issuer: issuer, audit: audit).issue(params, client: client, now: at)
         case nil:
             throw OAuthError.invalidRequest("grant_type is required")
         case let other?:
@@ -79,13 +91,15 @@ public struct AuthorizationServer: Sendable {
     }
 
     /// The grant types the token endpoint serves.
-    public var grantTypes: [String] { ["authorization_code", "refresh_token"] }
+    public var grantTypes: [String] { ["authorization_code", "refresh_token", "client_credentials", JWTBearerGrant.grantType] }
 
     // MARK: Revocation (RFC 7009) and introspection (RFC 7662)
 
     public func revoke(_ params: OAuthParameters, authorization: String?) async throws {
         let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params)
-        try await Revocation(grants: grants).revoke(params, client: client)
+        if try await Revocation(grants: grants).revoke(params, client: client) {
+            try await audit.record(AuditAction.tokenRevoke, actor: client.clientId, client: client.clientId, detail: "RFC 7009 revocation")
+        }
     }
 
     /// Authenticates a registered client from the request (for introspection callers).
@@ -115,6 +129,11 @@ public struct AuthorizationServer: Sendable {
         if record.mode == .user, let name = record.userName, usage.shouldRecord(name + "\u{0}" + record.clientId, now: at) {
             try await grants.touchConsent(userName: name, clientId: record.clientId, now: at)
         }
+        // INTERFACE §8: every use of a two-legged or impersonating token is audited.
+        if record.mode != .user {
+            try await audit.record(AuditAction.tokenUse, actor: record.clientId, client: record.clientId, subject: record.userName,
+                                   detail: "oauth2 bearer, mode \(record.mode.rawValue)")
+        }
         return (record, user)
     }
 
@@ -131,7 +150,11 @@ public struct AuthorizationServer: Sendable {
     /// Revokes one of the user's authorized applications and every token of it; false if the
     /// id is not one of theirs.
     public func revokeApplication(id: String, of user: User) async throws -> Bool {
-        try await grants.revokeConsent(id: id, userName: user.name)
+        let consent = try await grants.consents(userName: user.name).first { $0.id == id }
+        guard try await grants.revokeConsent(id: id, userName: user.name) else { return false }
+        try await audit.record(AuditAction.applicationRevoke, actor: user.name, client: consent?.clientId, subject: user.name,
+                               detail: "oauth2 authorized application revoked")
+        return true
     }
 }
 

@@ -135,6 +135,9 @@ public protocol OAuth2GrantStore: Sendable {
     /// Records that a token of the user's consent was used (throttled by the caller).
     func touchConsent(userName: String, clientId: String, now: Int64) async throws
 
+    /// Records a JWT assertion's `jti` for `clientId`; false when it was used before (RFC 7523 §3 item 7).
+    func recordAssertionId(clientId: String, jti: String, expiresAt: Int64) async throws -> Bool
+
     /// Deletes codes and tokens that expired before `now`; returns how many rows went.
     func pruneExpiredGrants(now: Int64) async throws -> Int
 }

@@ -6,6 +6,7 @@ struct RefreshTokenGrant: Sendable {
     let grants: any OAuth2GrantStore
     let users: any UserStore
     let issuer: TokenIssuer
+    let audit: AuditLog
 
     func refresh(_ params: OAuthParameters, client: OAuth2Client, now: Int64) async throws -> TokenResponse {
         let token = try params.required("refresh_token")
@@ -35,6 +36,8 @@ struct RefreshTokenGrant: Sendable {
         case .rotated(let old):
             return issuer.response(access: access, refresh: refresh, scope: accessScope ?? old.scope)
         case .reused:
+            try await audit.record(AuditAction.grantRevoke, actor: client.clientId, client: client.clientId, outcome: .failure,
+                                   detail: "rotated refresh token reused; the whole grant was revoked")
             throw OAuthError.invalidGrant("the refresh token was already used; every token of its grant is revoked")
         case .invalid:
             throw OAuthError.invalidGrant("the refresh token is invalid, expired, revoked, or was issued to another client")

@@ -79,7 +79,7 @@ struct Harness {
         _ = try await registry.register(NewConsumer(key: "jira:1", name: "Jira", publicKey: try key.publicKey().pem,
                                                     threeLeggedAllowed: threeLegged, twoLeggedAllowed: twoLegged, executeAs: executeAs,
                                                     impersonationAllowed: impersonation))
-        verifier = RequestVerifier(store: store, users: store, now: { clock.now })
+        verifier = RequestVerifier(store: store, users: store, audit: AuditLog(store: store, now: { clock.now }), now: { clock.now })
         flow = ThreeLeggedFlow(verifier: verifier, store: store, now: { clock.now })
         signer = Signer(consumerKey: "jira:1", key: key, clock: clock)
     }

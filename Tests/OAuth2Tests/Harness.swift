@@ -47,7 +47,7 @@ struct Harness {
         (jira, jiraSecret) = try await registry.register(NewOAuth2Client(name: "Jira", redirects: [Self.redirect], scope: .systemAdmin))
         (other, otherSecret) = try await registry.register(NewOAuth2Client(name: "Other", redirects: ["https://other.example/cb"], scope: .write))
         server = AuthorizationServer(config: OAuth2Config(issuer: "https://lg.example"), clients: store, grants: store,
-                                     registry: registry, now: { clock.now })
+                                     registry: registry, audit: AuditLog(store: store, now: { clock.now }), now: { clock.now })
     }
 
     func basic(_ id: String, _ secret: String) -> String {

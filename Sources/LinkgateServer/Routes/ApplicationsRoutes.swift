@@ -101,7 +101,11 @@ struct ApplicationsRoutes {
     /// Revokes an application of either protocol; false if the id is not one of the user's.
     func revokeApplication(id: String, of user: User) async throws -> Bool {
         if try await services.oauth2.revokeApplication(id: id, of: user) { return true }
-        return try await services.store.revokeAccessToken(id: id, userName: user.name)
+        let consumer = try await services.store.accessTokens(userName: user.name, now: services.now()).first { $0.id == id }?.consumerKey
+        guard try await services.store.revokeAccessToken(id: id, userName: user.name) else { return false }
+        try await services.audit.record(AuditAction.applicationRevoke, actor: user.name, client: consumer, subject: user.name,
+                                        detail: "oauth1 access token revoked")
+        return true
     }
 
     private func caller(_ request: Request, needs scope: Scope) async throws -> User {

@@ -17,7 +17,7 @@ struct ClientRoutes {
     }
 
     @Sendable func create(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request)
         let body = try await JSONBody.read(request, allowed: Self.keys)
         guard let redirects = try body.stringArray("redirects") else { throw ValidationError("redirects", "is required (it may be an empty array)") }
         let input = NewOAuth2Client(
@@ -25,6 +25,8 @@ struct ClientRoutes {
             impersonation: try body.bool("impersonation") ?? false,
             publicKey: try body.nullableString("publicKey") ?? nil, executeAs: try body.nullableString("executeAs") ?? nil)
         let (client, secret) = try await services.clients.register(input)
+        try await services.audit.record(AuditAction.clientCreate, actor: admin.user?.name, client: client.clientId, subject: client.name,
+                                        detail: "scope \(client.scope.rawValue)\(client.impersonation ? ", impersonation" : "")")
         return jsonResponse(clientJSON(client, secret: secret), status: .created)
     }
 
@@ -41,7 +43,7 @@ struct ClientRoutes {
     }
 
     @Sendable func update(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request)
         let clientId = try context.parameters.decoded("clientId")
         let body = try await JSONBody.read(request, allowed: Self.keys.union(["id", "clientId", "clientSecret"]))
         // Read-only keys may be echoed back unchanged (a GET-modify-PUT round trip), not changed.
@@ -58,17 +60,21 @@ struct ClientRoutes {
             if id != current.id { throw ValidationError("id", "cannot be changed") }
         }
         do {
-            return jsonResponse(clientJSON(try await services.clients.update(clientId: clientId, change: change)))
+            let client = try await services.clients.update(clientId: clientId, change: change)
+            try await services.audit.record(AuditAction.clientUpdate, actor: admin.user?.name, client: client.clientId, subject: client.name,
+                                            detail: "changed: " + Self.keys.sorted().filter(body.has).joined(separator: ", "))
+            return jsonResponse(clientJSON(client))
         } catch StoreError.notFound {
             throw Self.unknown(clientId)
         }
     }
 
     @Sendable func resetSecret(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request)
         let clientId = try context.parameters.decoded("clientId")
         do {
             let (client, secret) = try await services.clients.resetSecret(clientId: clientId)
+            try await services.audit.record(AuditAction.clientResetSecret, actor: admin.user?.name, client: client.clientId, subject: client.name)
             return jsonResponse(clientJSON(client, secret: secret))
         } catch StoreError.notFound {
             throw Self.unknown(clientId)
@@ -76,13 +82,15 @@ struct ClientRoutes {
     }
 
     @Sendable func delete(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request)
         let clientId = try context.parameters.decoded("clientId")
         do {
             try await services.clients.delete(clientId: clientId)
         } catch StoreError.notFound {
             throw Self.unknown(clientId)
         }
+        try await services.audit.record(AuditAction.clientDelete, actor: admin.user?.name, client: clientId,
+                                        detail: "its codes and tokens were revoked")
         return Response(status: .noContent)
     }
 

@@ -18,7 +18,7 @@ struct ConsumerRoutes {
     }
 
     @Sendable func create(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request)
         let body = try await JSONBody.read(request, allowed: Self.keys.union(["consumerInfoUrl"]))
         // By the peer's consumer-info URL, with any key given in the body taking precedence.
         var fetched: ConsumerInfo? = nil
@@ -35,6 +35,8 @@ struct ConsumerRoutes {
             threeLeggedAllowed: try body.bool("threeLeggedAllowed") ?? true, twoLeggedAllowed: try body.bool("twoLeggedAllowed") ?? false,
             executeAs: try body.nullableString("executeAs") ?? nil, impersonationAllowed: try body.bool("impersonationAllowed") ?? false)
         let consumer = try await services.consumers.register(input)
+        try await services.audit.record(AuditAction.consumerCreate, actor: admin.user?.name, client: consumer.key, subject: consumer.name,
+                                        detail: Self.modes(consumer))
         return jsonResponse(Self.json(consumer), status: .created)
     }
 
@@ -51,7 +53,7 @@ struct ConsumerRoutes {
     }
 
     @Sendable func update(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request)
         let key = try context.parameters.decoded("key")
         let body = try await JSONBody.read(request, allowed: Self.keys)
         if let newKey = try body.optionalString("key"), newKey != key { throw ValidationError("key", "cannot be changed") }
@@ -61,20 +63,24 @@ struct ConsumerRoutes {
             threeLeggedAllowed: try body.bool("threeLeggedAllowed"), twoLeggedAllowed: try body.bool("twoLeggedAllowed"),
             executeAs: try body.nullableString("executeAs"), impersonationAllowed: try body.bool("impersonationAllowed"))
         do {
-            return jsonResponse(Self.json(try await services.consumers.update(key: key, change: change)))
+            let consumer = try await services.consumers.update(key: key, change: change)
+            try await services.audit.record(AuditAction.consumerUpdate, actor: admin.user?.name, client: consumer.key, subject: consumer.name,
+                                            detail: Self.modes(consumer))
+            return jsonResponse(Self.json(consumer))
         } catch StoreError.notFound {
             throw Self.unknown(key)
         }
     }
 
     @Sendable func delete(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request)
         let key = try context.parameters.decoded("key")
         do {
             try await services.consumers.delete(key: key)
         } catch StoreError.notFound {
             throw Self.unknown(key)
         }
+        try await services.audit.record(AuditAction.consumerDelete, actor: admin.user?.name, client: key, detail: "its tokens were revoked")
         return Response(status: .noContent)
     }
 
@@ -85,6 +91,15 @@ struct ConsumerRoutes {
             "threeLeggedAllowed": .bool(consumer.threeLeggedAllowed), "twoLeggedAllowed": .bool(consumer.twoLeggedAllowed),
             "executeAs": .optional(consumer.executeAs), "impersonationAllowed": .bool(consumer.impersonationAllowed),
         ])
+    }
+
+    /// The modes a consumer allows, for the audit log.
+    static func modes(_ consumer: Consumer) -> String {
+        var modes: [String] = []
+        if consumer.threeLeggedAllowed { modes.append("3LO") }
+        if consumer.twoLeggedAllowed { modes.append("2LO" + (consumer.executeAs.map { " as \($0)" } ?? "")) }
+        if consumer.impersonationAllowed { modes.append("2LO with impersonation") }
+        return "modes: " + (modes.isEmpty ? "none" : modes.joined(separator: ", "))
     }
 
     static func unknown(_ key: String) -> APIError { .notFound("no consumer with key '\(key.prefix(64))'") }

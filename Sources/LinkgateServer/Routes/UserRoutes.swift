@@ -15,12 +15,14 @@ struct UserRoutes {
     }
 
     @Sendable func create(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request)
         let body = try await JSONBody.read(request, allowed: ["name", "password", "displayName", "email", "admin"])
         let input = NewUser(name: try body.string("name"), password: try body.string("password"),
                             displayName: try body.nullableString("displayName") ?? nil,
                             email: try body.nullableString("email") ?? nil, admin: try body.bool("admin") ?? false)
         let user = try await services.accounts.create(input)
+        try await services.audit.record(AuditAction.userCreate, actor: admin.user?.name, subject: user.name,
+                                        detail: user.admin ? "admin user" : nil)
         return jsonResponse(userJSON(user), status: .created)
     }
 
@@ -37,7 +39,7 @@ struct UserRoutes {
     }
 
     @Sendable func update(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request)
         let name = try context.parameters.decoded("name")
         let body = try await JSONBody.read(request, allowed: ["name", "password", "displayName", "email", "admin"])
         if let newName = try body.optionalString("name"), newName != name {
@@ -46,20 +48,26 @@ struct UserRoutes {
         let change = UserChange(displayName: try body.optionalString("displayName"), email: try body.nullableString("email"),
                                 admin: try body.bool("admin"), password: try body.optionalString("password"))
         do {
-            return jsonResponse(userJSON(try await services.accounts.update(name: name, change: change)))
+            let user = try await services.accounts.update(name: name, change: change)
+            let keys = ["displayName", "email", "admin", "password"].filter(body.has)
+            try await services.audit.record(AuditAction.userUpdate, actor: admin.user?.name, subject: user.name,
+                                            detail: "changed: " + keys.joined(separator: ", "))
+            return jsonResponse(userJSON(user))
         } catch StoreError.notFound {
             throw APIError.notFound("no user named '\(name.prefix(64))'")
         }
     }
 
     @Sendable func delete(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request)
         let name = try context.parameters.decoded("name")
         do {
             try await services.accounts.delete(name: name)
         } catch StoreError.notFound {
             throw APIError.notFound("no user named '\(name.prefix(64))'")
         }
+        try await services.audit.record(AuditAction.userDelete, actor: admin.user?.name, subject: name,
+                                        detail: "the user's sessions, grants and tokens were revoked")
         return Response(status: .noContent)
     }
 }

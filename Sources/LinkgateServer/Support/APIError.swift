@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import LinkgateCore
 import NIOCore
 
 /// A REST or OAuth error, rendered as `{"error","error_description"}` (INTERFACE §1) with

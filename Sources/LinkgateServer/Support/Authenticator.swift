@@ -24,7 +24,7 @@ struct Authenticator: Sendable {
         if let authorization = authorizations.first {
             // OAuth 1.0a signs the whole request, not just the header.
             let scheme = authorization.drop(while: { $0 == " " }).prefix(while: { $0 != " " }).lowercased()
-            if scheme == "oauth" { return try await oauth1Principal(request) }
+            if scheme == "oauth" { return try await oauth1Principal(try config.signedRequest(request)) }
             return try await principal(authorization: authorization)
         }
         if request.cookies[Sessions.cookieName] != nil {
@@ -99,9 +99,9 @@ extension Authenticator {
 
 extension Authenticator {
     /// An RFC 5849 signed request (INTERFACE §7): 3LO, 2LO or 2LO with impersonation.
-    func oauth1Principal(_ httpRequest: Request) async throws -> Principal {
+    func oauth1Principal(_ request: @autoclosure () throws -> SignedRequest) async throws -> Principal {
         do {
-            let request = try config.signedRequest(httpRequest)
+            let request = try request()
             let verified = try await oauth1.authenticate(request)
             let mode: Principal.Mode = switch verified.mode {
             case .user: .user

@@ -85,11 +85,11 @@ public enum JSONValue: Sendable, Equatable, Decodable {
 
 extension JSONValue {
     /// A string or JSON null.
-    static func optional(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
-}
+    public static func optional(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
 
-extension String {
-    func leftPadded(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
+    /// The members of an object, or nil.
+    public var objectMembers: [String: JSONValue]? {
+        if case .object(let members) = self { return members }
+        return nil
     }
 }

@@ -1,0 +1,32 @@
+import GRDB
+import LinkgateCore
+
+extension SQLiteStore: AuditStore {
+    public func record(_ entry: AuditEntry) async throws {
+        try await write { db in
+            try db.execute(
+                sql: "INSERT INTO audit (time, actor, client, subject, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [entry.time, entry.actor, entry.client, entry.subject, entry.action, entry.outcome.rawValue, entry.detail])
+        }
+    }
+
+    public func auditEntries(_ query: AuditQuery) async throws -> [AuditEntry] {
+        try await read { db in
+            var conditions: [String] = []
+            var arguments: [any DatabaseValueConvertible] = []
+            if let since = query.since { conditions.append("time >= ?"); arguments.append(since) }
+            if let client = query.client { conditions.append("client = ?"); arguments.append(client) }
+            // "user" matches the acting or the affected user.
+            if let user = query.user { conditions.append("(subject = ? OR actor = ?)"); arguments += [user, user] }
+            if let action = query.action { conditions.append("action = ?"); arguments.append(action) }
+            if let before = query.before { conditions.append("id < ?"); arguments.append(before) }
+            let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+            arguments.append(query.limit)
+            return try Row.fetchAll(db, sql: "SELECT * FROM audit \(filter) ORDER BY id DESC LIMIT ?",
+                                    arguments: StatementArguments(arguments)).map {
+                AuditEntry(id: $0["id"], time: $0["time"], actor: $0["actor"], client: $0["client"], subject: $0["subject"],
+                           action: $0["action"], outcome: AuditEntry.Outcome(rawValue: $0["outcome"]) ?? .failure, detail: $0["detail"])
+            }
+        }
+    }
+}
