@@ -175,3 +175,18 @@ extension SQLiteStore: SettingsStore {
         }
     }
 }
+
+extension SQLiteStore {
+    public func consumerUsage(now: Int64) async throws -> [String: LinkUsage] {
+        try await read { db in
+            var usage: [String: LinkUsage] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT consumer_key, COUNT(*) AS active, MAX(COALESCE(last_used_at, issued_at)) AS last FROM oauth1_tokens
+                WHERE kind = 'access' AND expires_at > ? GROUP BY consumer_key
+                """, arguments: [now]) {
+                usage[row["consumer_key"]] = LinkUsage(activeTokens: row["active"], lastUsedAt: row["last"])
+            }
+            return usage
+        }
+    }
+}

@@ -204,3 +204,25 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    public func clientUsage(now: Int64) async throws -> [String: LinkUsage] {
+        try await read { db in
+            var usage: [String: LinkUsage] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT client_id, COUNT(*) AS active, MAX(issued_at) AS last FROM oauth2_tokens
+                WHERE expires_at > ? AND rotated_at IS NULL GROUP BY client_id
+                """, arguments: [now]) {
+                usage[row["client_id"]] = LinkUsage(activeTokens: row["active"], lastUsedAt: row["last"])
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT client_id, MAX(last_used_at) AS last FROM oauth2_consents GROUP BY client_id") {
+                let id: String = row["client_id"]
+                let last: Int64? = row["last"]
+                var entry = usage[id] ?? LinkUsage(activeTokens: 0, lastUsedAt: nil)
+                if let last, last > (entry.lastUsedAt ?? 0) { entry.lastUsedAt = last }
+                usage[id] = entry
+            }
+            return usage
+        }
+    }
+}

@@ -54,6 +54,9 @@ extension SQLiteStore: UserStore {
             if let client = try String.fetchOne(db, sql: "SELECT name FROM oauth2_clients WHERE execute_as = ? LIMIT 1", arguments: [user.name]) {
                 throw StoreError.inUse("user '\(user.name)' is the execute-as user of client '\(client)'")
             }
+            if let consumer = try String.fetchOne(db, sql: "SELECT key FROM oauth1_consumers WHERE execute_as = ? LIMIT 1", arguments: [user.name]) {
+                throw StoreError.inUse("user '\(user.name)' is the execute-as user of consumer '\(consumer)'")
+            }
             // Sessions (and, as they arrive, tokens and grants) go with the user by ON DELETE CASCADE.
             try db.execute(sql: "DELETE FROM users WHERE name = ?", arguments: [user.name])
         }

@@ -64,9 +64,12 @@ public final class SQLiteStore: Sendable {
 
     static func storeError(_ error: DatabaseError) -> StoreError {
         switch error.extendedResultCode {
-        case .SQLITE_CONSTRAINT_UNIQUE, .SQLITE_CONSTRAINT_PRIMARYKEY: .conflict("already exists")
-        case .SQLITE_CONSTRAINT_FOREIGNKEY: .inUse("referenced by another entity")
-        default: .unavailable(code: error.extendedResultCode.rawValue)
+        case .SQLITE_CONSTRAINT_UNIQUE, .SQLITE_CONSTRAINT_PRIMARYKEY: return .conflict("already exists")
+        default:
+            // Any other constraint (a foreign key, and its RESTRICT actions, which SQLite reports as
+            // SQLITE_CONSTRAINT_TRIGGER) means the data refers to something: a conflict, not an outage.
+            if error.resultCode == .SQLITE_CONSTRAINT { return .inUse("referenced by another entity") }
+            return .unavailable(code: error.extendedResultCode.rawValue)
         }
     }
 }

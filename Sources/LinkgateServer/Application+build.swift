@@ -28,7 +28,7 @@ public func buildApplication(
         pages: try await Pages(resourcesPath: config.resourcesPath), oauth2: oauth2,
         consumers: ConsumerRegistry(store: store, users: store, now: now), oauth1Flow: oauth1Flow,
         identity: try await ServerIdentity.load(from: store), audit: audit, now: now)
-    let stylesheet = try String(contentsOfFile: config.resourcesPath + "/static/linkgate.css", encoding: .utf8)
+    let staticFiles = try StaticFiles(resourcesPath: config.resourcesPath)
 
     let router = Router(context: LinkgateContext.self)
     router.add(middleware: RequestLogMiddleware())
@@ -36,7 +36,8 @@ public func buildApplication(
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: BodyLimitMiddleware())
     StatusRoutes().add(to: router)
-    WebRoutes(services: services, stylesheet: ByteBuffer(string: stylesheet)).add(to: router)
+    staticFiles.add(to: router)
+    WebRoutes(services: services).add(to: router)
     MyselfRoutes(services: services).add(to: router)
     UserRoutes(services: services).add(to: router)
     ClientRoutes(services: services).add(to: router)
@@ -46,6 +47,9 @@ public func buildApplication(
     ConsumerRoutes(services: services).add(to: router)
     AuditRoutes(services: services).add(to: router)
     VerifyRoutes(services: services).add(to: router)
+    LinksConsole(console: Console(services: services)).add(to: router)
+    UsersConsole(console: Console(services: services)).add(to: router)
+    AuditConsole(console: Console(services: services)).add(to: router)
 
     return Application(
         router: router,

@@ -110,6 +110,8 @@ public protocol OAuth1Store: Sendable {
     func accessTokens(userName: String, now: Int64) async throws -> [OAuth1TokenRecord]
     /// Deletes the user's access token with this id; false if there is none.
     func revokeAccessToken(id: String, userName: String) async throws -> Bool
+    /// Live access tokens and the latest use, per consumer key.
+    func consumerUsage(now: Int64) async throws -> [String: LinkUsage]
     /// Deletes expired tokens and nonces outside the window.
     func pruneOAuth1(now: Int64, nonceWindow: Int64) async throws -> Int
 }

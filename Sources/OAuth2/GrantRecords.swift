@@ -138,6 +138,9 @@ public protocol OAuth2GrantStore: Sendable {
     /// Records a JWT assertion's `jti` for `clientId`; false when it was used before (RFC 7523 §3 item 7).
     func recordAssertionId(clientId: String, jti: String, expiresAt: Int64) async throws -> Bool
 
+    /// Usage per client id.
+    func clientUsage(now: Int64) async throws -> [String: LinkUsage]
+
     /// Deletes codes and tokens that expired before `now`; returns how many rows went.
     func pruneExpiredGrants(now: Int64) async throws -> Int
 }

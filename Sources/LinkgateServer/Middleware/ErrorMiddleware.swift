@@ -32,7 +32,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return translate(error.status)
         case let error as any HTTPResponseError:
             // APIError, HTML pages' errors and the framework's own (413 from body collection…).
-            if error is APIError || error is PageError { return error }
+            if error is APIError || error is PageError || error is PageRedirect { return error }
             return translate(error.status)
         default:
             logger.error("unhandled error", metadata: ["type": "\(String(reflecting: type(of: error)))"])

@@ -24,9 +24,7 @@ struct ClientRoutes {
             name: try body.string("name"), redirects: redirects, scope: try Rules.scope(try body.string("scope")),
             impersonation: try body.bool("impersonation") ?? false,
             publicKey: try body.nullableString("publicKey") ?? nil, executeAs: try body.nullableString("executeAs") ?? nil)
-        let (client, secret) = try await services.clients.register(input)
-        try await services.audit.record(AuditAction.clientCreate, actor: admin.user?.name, client: client.clientId, subject: client.name,
-                                        detail: "scope \(client.scope.rawValue)\(client.impersonation ? ", impersonation" : "")")
+        let (client, secret) = try await services.admin(admin).registerClient(input)
         return jsonResponse(clientJSON(client, secret: secret), status: .created)
     }
 
@@ -60,10 +58,7 @@ struct ClientRoutes {
             if id != current.id { throw ValidationError("id", "cannot be changed") }
         }
         do {
-            let client = try await services.clients.update(clientId: clientId, change: change)
-            try await services.audit.record(AuditAction.clientUpdate, actor: admin.user?.name, client: client.clientId, subject: client.name,
-                                            detail: "changed: " + Self.keys.sorted().filter(body.has).joined(separator: ", "))
-            return jsonResponse(clientJSON(client))
+            return jsonResponse(clientJSON(try await services.admin(admin).updateClient(clientId, change)))
         } catch StoreError.notFound {
             throw Self.unknown(clientId)
         }
@@ -73,8 +68,7 @@ struct ClientRoutes {
         let admin = try await services.auth.admin(request)
         let clientId = try context.parameters.decoded("clientId")
         do {
-            let (client, secret) = try await services.clients.resetSecret(clientId: clientId)
-            try await services.audit.record(AuditAction.clientResetSecret, actor: admin.user?.name, client: client.clientId, subject: client.name)
+            let (client, secret) = try await services.admin(admin).resetClientSecret(clientId)
             return jsonResponse(clientJSON(client, secret: secret))
         } catch StoreError.notFound {
             throw Self.unknown(clientId)
@@ -85,12 +79,10 @@ struct ClientRoutes {
         let admin = try await services.auth.admin(request)
         let clientId = try context.parameters.decoded("clientId")
         do {
-            try await services.clients.delete(clientId: clientId)
+            try await services.admin(admin).deleteClient(clientId)
         } catch StoreError.notFound {
             throw Self.unknown(clientId)
         }
-        try await services.audit.record(AuditAction.clientDelete, actor: admin.user?.name, client: clientId,
-                                        detail: "its codes and tokens were revoked")
         return Response(status: .noContent)
     }
 

@@ -34,9 +34,7 @@ struct ConsumerRoutes {
             callback: try body.nullableString("callback") ?? fetched?.callback,
             threeLeggedAllowed: try body.bool("threeLeggedAllowed") ?? true, twoLeggedAllowed: try body.bool("twoLeggedAllowed") ?? false,
             executeAs: try body.nullableString("executeAs") ?? nil, impersonationAllowed: try body.bool("impersonationAllowed") ?? false)
-        let consumer = try await services.consumers.register(input)
-        try await services.audit.record(AuditAction.consumerCreate, actor: admin.user?.name, client: consumer.key, subject: consumer.name,
-                                        detail: Self.modes(consumer))
+        let consumer = try await services.admin(admin).registerConsumer(input)
         return jsonResponse(Self.json(consumer), status: .created)
     }
 
@@ -63,10 +61,7 @@ struct ConsumerRoutes {
             threeLeggedAllowed: try body.bool("threeLeggedAllowed"), twoLeggedAllowed: try body.bool("twoLeggedAllowed"),
             executeAs: try body.nullableString("executeAs"), impersonationAllowed: try body.bool("impersonationAllowed"))
         do {
-            let consumer = try await services.consumers.update(key: key, change: change)
-            try await services.audit.record(AuditAction.consumerUpdate, actor: admin.user?.name, client: consumer.key, subject: consumer.name,
-                                            detail: Self.modes(consumer))
-            return jsonResponse(Self.json(consumer))
+            return jsonResponse(Self.json(try await services.admin(admin).updateConsumer(key, change)))
         } catch StoreError.notFound {
             throw Self.unknown(key)
         }
@@ -76,11 +71,10 @@ struct ConsumerRoutes {
         let admin = try await services.auth.admin(request)
         let key = try context.parameters.decoded("key")
         do {
-            try await services.consumers.delete(key: key)
+            try await services.admin(admin).deleteConsumer(key)
         } catch StoreError.notFound {
             throw Self.unknown(key)
         }
-        try await services.audit.record(AuditAction.consumerDelete, actor: admin.user?.name, client: key, detail: "its tokens were revoked")
         return Response(status: .noContent)
     }
 
@@ -91,15 +85,6 @@ struct ConsumerRoutes {
             "threeLeggedAllowed": .bool(consumer.threeLeggedAllowed), "twoLeggedAllowed": .bool(consumer.twoLeggedAllowed),
             "executeAs": .optional(consumer.executeAs), "impersonationAllowed": .bool(consumer.impersonationAllowed),
         ])
-    }
-
-    /// The modes a consumer allows, for the audit log.
-    static func modes(_ consumer: Consumer) -> String {
-        var modes: [String] = []
-        if consumer.threeLeggedAllowed { modes.append("3LO") }
-        if consumer.twoLeggedAllowed { modes.append("2LO" + (consumer.executeAs.map { " as \($0)" } ?? "")) }
-        if consumer.impersonationAllowed { modes.append("2LO with impersonation") }
-        return "modes: " + (modes.isEmpty ? "none" : modes.joined(separator: ", "))
     }
 
     static func unknown(_ key: String) -> APIError { .notFound("no consumer with key '\(key.prefix(64))'") }

@@ -6,8 +6,11 @@ struct MyselfRoutes {
     let services: Services
 
     func add(to router: Router<LinkgateContext>) {
-        router.get("/rest/api/latest/myself", use: show)
-        router.put("/rest/api/latest/myself", use: update)
+        // Jira clients (the Python jira library among them) ask /rest/api/2/myself; serve it there too.
+        for path in ["/rest/api/latest/myself", "/rest/api/2/myself"] {
+            router.get(RouterPath(path), use: show)
+            router.put(RouterPath(path), use: update)
+        }
     }
 
     @Sendable func show(_ request: Request, context: LinkgateContext) async throws -> Response {

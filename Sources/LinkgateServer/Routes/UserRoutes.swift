@@ -20,9 +20,7 @@ struct UserRoutes {
         let input = NewUser(name: try body.string("name"), password: try body.string("password"),
                             displayName: try body.nullableString("displayName") ?? nil,
                             email: try body.nullableString("email") ?? nil, admin: try body.bool("admin") ?? false)
-        let user = try await services.accounts.create(input)
-        try await services.audit.record(AuditAction.userCreate, actor: admin.user?.name, subject: user.name,
-                                        detail: user.admin ? "admin user" : nil)
+        let user = try await services.admin(admin).createUser(input)
         return jsonResponse(userJSON(user), status: .created)
     }
 
@@ -48,11 +46,7 @@ struct UserRoutes {
         let change = UserChange(displayName: try body.optionalString("displayName"), email: try body.nullableString("email"),
                                 admin: try body.bool("admin"), password: try body.optionalString("password"))
         do {
-            let user = try await services.accounts.update(name: name, change: change)
-            let keys = ["displayName", "email", "admin", "password"].filter(body.has)
-            try await services.audit.record(AuditAction.userUpdate, actor: admin.user?.name, subject: user.name,
-                                            detail: "changed: " + keys.joined(separator: ", "))
-            return jsonResponse(userJSON(user))
+            return jsonResponse(userJSON(try await services.admin(admin).updateUser(name, change)))
         } catch StoreError.notFound {
             throw APIError.notFound("no user named '\(name.prefix(64))'")
         }
@@ -62,12 +56,10 @@ struct UserRoutes {
         let admin = try await services.auth.admin(request)
         let name = try context.parameters.decoded("name")
         do {
-            try await services.accounts.delete(name: name)
+            try await services.admin(admin).deleteUser(name)
         } catch StoreError.notFound {
             throw APIError.notFound("no user named '\(name.prefix(64))'")
         }
-        try await services.audit.record(AuditAction.userDelete, actor: admin.user?.name, subject: name,
-                                        detail: "the user's sessions, grants and tokens were revoked")
         return Response(status: .noContent)
     }
 }

@@ -3,20 +3,15 @@ import LinkgateCore
 import LinkgateCrypto
 import NIOCore
 
-/// Browser pages: login, logout, the signed-in home page, and the stylesheet (INTERFACE §3).
+/// Browser pages: login, logout and the signed-in home page (INTERFACE §3).
 struct WebRoutes {
     let services: Services
-    let stylesheet: ByteBuffer
 
     func add(to router: Router<LinkgateContext>) {
         router.get("/", use: home)
         router.get("/login", use: loginPage)
         router.post("/login", use: login)
         router.post("/logout", use: logout)
-        router.get("/static/linkgate.css") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
-                     body: .init(byteBuffer: stylesheet))
-        }
     }
 
     @Sendable func home(_ request: Request, context: LinkgateContext) async throws -> Response {
@@ -68,9 +63,8 @@ struct WebRoutes {
 
     private func renderLogin(next: String, username: String, error: String?, status: HTTPResponse.Status) throws -> Response {
         let csrf = services.sessions.loginCSRF()
-        var values: [String: Any] = ["next": next, "username": username, "csrfToken": csrf.value]
-        if let error { values["error"] = error }
-        var response = try services.pages.render("login", values, status: status)
+        var response = try services.pages.render("login", ["next": next, "username": username, "csrfToken": csrf.value, "error": error as Any],
+                                                 status: status)
         response.setCookie(csrf.cookie)
         return response
     }

@@ -27,6 +27,10 @@ struct Authenticator: Sendable {
             if scheme == "oauth" { return try await oauth1Principal(try config.signedRequest(request)) }
             return try await principal(authorization: authorization)
         }
+        // RFC 5849 §3.5.3: OAuth 1.0 parameters may come in the query instead of the header.
+        if request.queryPairs?.contains(where: { $0.name == "oauth_signature" }) == true {
+            return try await oauth1Principal(try config.signedRequest(request))
+        }
         if request.cookies[Sessions.cookieName] != nil {
             // Cookies ride along on cross-site requests: honour them for reads only.
             guard request.method == .get || request.method == .head else {
