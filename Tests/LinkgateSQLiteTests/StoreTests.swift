@@ -1,6 +1,7 @@
 import Foundation
 import LinkgateCore
 import LinkgateCrypto
+import OAuth1
 import Testing
 @testable import LinkgateSQLite
 
@@ -108,6 +109,18 @@ struct StoreTests {
         await #expect(throws: StoreError.self) { try await store.deleteUser(named: "bot") }
         #expect(try await store.user(named: "bot") != nil)
         await #expect(throws: StoreError.notFound) { try await store.deleteUser(named: "alice") }
+    }
+
+    @Test("a consumer's execute-as user cannot be deleted either: a conflict, never an outage")
+    func consumerExecuteAs() async throws {
+        let store = try SQLiteStore()
+        try await store.createUser(makeUser("bot"))
+        try await store.createConsumer(Consumer(key: "jira:1", name: "Jira", description: nil, publicKey: "pem", callback: nil,
+                                                threeLeggedAllowed: true, twoLeggedAllowed: true, executeAs: "bot",
+                                                impersonationAllowed: false, createdAt: 0))
+        await #expect(throws: StoreError.inUse("user 'bot' is the execute-as user of consumer 'jira:1'")) { try await store.deleteUser(named: "bot") }
+        try await store.deleteConsumer(key: "jira:1")
+        try await store.deleteUser(named: "bot")
     }
 
     @Test("clients: create, read back every field, unique names, update, delete")

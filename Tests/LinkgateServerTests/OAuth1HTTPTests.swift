@@ -5,7 +5,7 @@ import HummingbirdTesting
 import LinkgateCore
 import LinkgateCrypto
 import NIOCore
-import OAuth1
+@testable import OAuth1
 import Testing
 @testable import LinkgateServer
 
@@ -85,6 +85,25 @@ struct OAuth1HTTPTests {
             // An application principal with no user cannot use admin REST.
             let admin = try await client.get("/rest/api/latest/user", headers: try signer.headers(method: "GET", path: "/rest/api/latest/user"))
             #expect(admin.status == .forbidden)
+        }
+    }
+
+    @Test("OAuth parameters in the query authenticate REST calls too (RFC 5849 §3.5.3); /rest/api/2/myself answers as Jira's does")
+    func queryParameters() async throws {
+        try await TestApp().run { client in
+            let signer = try await register(client)
+            for path in ["/rest/api/latest/myself", "/rest/api/2/myself"] {
+                let header = try signer.headers(method: "GET", path: path)[.authorization]!
+                let pairs = try ProtocolParameters.parseAuthorizationHeader(header)
+                let response = try await client.get(TestSigner.uri(path, pairs.map { ($0.name, $0.value) }), headers: [:])
+                #expect(response.status == .ok && response["auth"]?["mode"]?.string == "application", "\(path)")
+            }
+            // Tampering with a query-signed request still fails.
+            let header = try signer.headers(method: "GET", path: "/rest/api/latest/myself")[.authorization]!
+            var pairs = try ProtocolParameters.parseAuthorizationHeader(header).map { ($0.name, $0.value) }
+            pairs.append(("extra", "1"))
+            let tampered = try await client.get(TestSigner.uri("/rest/api/latest/myself", pairs), headers: [:])
+            #expect(tampered.status == .unauthorized && tampered.headers[.wwwAuthenticate]?.contains("signature_invalid") == true)
         }
     }
 
