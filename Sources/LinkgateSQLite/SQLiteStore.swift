@@ -9,6 +9,7 @@ import LinkgateCore
 /// `ON CONFLICT DO NOTHING`, `RETURNING`.
 public final class SQLiteStore: Sendable {
     let writer: any DatabaseWriter
+    let commits: GroupCommit
 
     /// Opens (creating if needed) the database file at `path` and migrates it.
     public init(path: String) throws {
@@ -24,6 +25,7 @@ public final class SQLiteStore: Sendable {
         } catch let error as DatabaseError {
             throw SQLiteStoreError.cannotOpen(path: path, reason: error.message ?? "SQLite error \(error.resultCode.rawValue)")
         }
+        commits = GroupCommit(writer: writer)
     }
 
     /// A private in-memory database, for unit tests.
@@ -32,6 +34,7 @@ public final class SQLiteStore: Sendable {
         config.foreignKeysEnabled = true
         writer = try DatabaseQueue(configuration: config)
         try Self.migrator.migrate(writer)
+        commits = GroupCommit(writer: writer)
     }
 
     /// The journal mode SQLite reports ("wal" for a file database).
@@ -44,11 +47,12 @@ public final class SQLiteStore: Sendable {
         try await writer.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
-    /// Runs a write transaction and maps SQLite errors to `StoreError`, so nothing above the
-    /// store sees SQL text.
+    /// Runs `body` in a write transaction shared with concurrent writers (group commit, see
+    /// `GroupCommit`), returning once it is committed, and maps SQLite errors to `StoreError`, so
+    /// nothing above the store sees SQL text.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
-            return try await writer.write(body)
+            return try await commits.write(body)
         } catch let error as DatabaseError {
             throw Self.storeError(error)
         }

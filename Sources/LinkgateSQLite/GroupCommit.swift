@@ -1,0 +1,92 @@
+import GRDB
+import Synchronization
+
+/// Group commit: concurrent write requests are run in one `BEGIN IMMEDIATE` transaction, each
+/// inside its own savepoint, and all resume only after that transaction's COMMIT has returned.
+/// With `synchronous=FULL` one fsync then covers a whole batch instead of one per request,
+/// while every write a response acknowledges is still durable before the response is sent.
+///
+/// A job that throws rolls back to its savepoint only; the others in the batch are unaffected.
+/// Jobs in a batch run one after another, so the result is the same as running them serially.
+final class GroupCommit: Sendable {
+    private struct Job: Sendable {
+        let work: @Sendable (Database) throws -> any Sendable
+        let done: @Sendable (Result<any Sendable, Error>) -> Void
+    }
+
+    private struct Queue {
+        var jobs: [Job] = []
+        var draining = false
+    }
+
+    private let writer: any DatabaseWriter
+    private let queue = Mutex(Queue())
+    /// Upper bound on jobs per transaction, so one batch cannot hold the write lock for long.
+    let maximumBatch: Int
+
+    init(writer: any DatabaseWriter, maximumBatch: Int = 256) {
+        self.writer = writer
+        self.maximumBatch = maximumBatch
+    }
+
+    /// Runs `work` in the next batch; returns once the batch is committed.
+    func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let result: any Sendable = try await withCheckedThrowingContinuation { continuation in
+            let job = Job(work: { db in try work(db) }, done: { continuation.resume(with: $0) })
+            let startDrain = queue.withLock { queue -> Bool in
+                queue.jobs.append(job)
+                guard !queue.draining else { return false }
+                queue.draining = true
+                return true
+            }
+            if startDrain { Task.detached { await self.drain() } }
+        }
+        return result as! T
+    }
+
+    /// Takes up to `maximumBatch` jobs; marks the queue idle when there are none, in the same lock.
+    private func nextBatch() -> [Job] {
+        queue.withLock { queue in
+            guard !queue.jobs.isEmpty else {
+                queue.draining = false
+                return []
+            }
+            let batch = Array(queue.jobs.prefix(maximumBatch))
+            queue.jobs.removeFirst(batch.count)
+            return batch
+        }
+    }
+
+    private func drain() async {
+        while true {
+            let batch = nextBatch()
+            if batch.isEmpty { return }
+            do {
+                let results = try await writer.writeWithoutTransaction { db -> [Result<any Sendable, Error>] in
+                    var results: [Result<any Sendable, Error>] = []
+                    results.reserveCapacity(batch.count)
+                    try db.inTransaction(.immediate) {
+                        for job in batch {
+                            var outcome: Result<any Sendable, Error> = .failure(CancellationError())
+                            do {
+                                try db.inSavepoint {
+                                    outcome = .success(try job.work(db))
+                                    return .commit
+                                }
+                            } catch {
+                                outcome = .failure(error)
+                            }
+                            results.append(outcome)
+                        }
+                        return .commit
+                    }
+                    return results
+                }
+                for (job, result) in zip(batch, results) { job.done(result) }
+            } catch {
+                // The transaction itself failed (disk full, I/O error): nothing of the batch was committed.
+                for job in batch { job.done(.failure(error)) }
+            }
+        }
+    }
+}
