@@ -63,10 +63,21 @@ public enum Rules {
 }
 
 extension String {
-    func trimmingSpaces() -> String {
+    /// The string without leading and trailing white space.
+    public func trimmingSpaces() -> String {
         let scalars = unicodeScalars
         guard let start = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
               let end = scalars.lastIndex(where: { !$0.properties.isWhitespace }) else { return "" }
         return String(scalars[start...end])
+    }
+}
+
+extension Substring {
+    /// The substring without leading and trailing `character`s.
+    public func trimmingCharacters(in character: Character) -> Substring {
+        var s = self
+        while s.first == character { s = s.dropFirst() }
+        while s.last == character { s = s.dropLast() }
+        return s
     }
 }

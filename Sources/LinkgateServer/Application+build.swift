@@ -24,7 +24,7 @@ public func buildApplication(
     let services = Services(
         config: config, store: store, accounts: accounts, clients: registry, sessions: sessions,
         auth: Authenticator(accounts: accounts, sessions: sessions, oauth2: oauth2, oauth1: oauth1Verifier, oauth1Flow: oauth1Flow,
-                            config: config),
+                            config: config, audit: audit),
         pages: try await Pages(resourcesPath: config.resourcesPath), oauth2: oauth2,
         consumers: ConsumerRegistry(store: store, users: store, now: now), oauth1Flow: oauth1Flow,
         identity: try await ServerIdentity.load(from: store), audit: audit, now: now)

@@ -1,3 +1,5 @@
+import LinkgateCore
+
 /// The `oauth_*` parameters of a request, gathered from the `Authorization: OAuth` header, the
 /// query and a form body (RFC 5849 §3.5), with every parameter kept for the base string.
 public struct ProtocolParameters: Sendable, Equatable {
@@ -107,14 +109,5 @@ public struct ProtocolParameters: Sendable, Equatable {
             if decodedName != "realm" { pairs.append((decodedName, value)) }
         }
         return pairs
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in character: Character) -> Substring {
-        var s = self
-        while s.first == character { s = s.dropFirst() }
-        while s.last == character { s = s.dropLast() }
-        return s
     }
 }

@@ -67,13 +67,11 @@ public struct RequestVerifier: Sendable {
         let verified = try await verify(request)
         let consumer = verified.consumer, params = verified.parameters
         if let token = params.token { return try await threeLegged(token: token, consumer: consumer) }
-        // INTERFACE §8: every two-legged and impersonated request is audited, refusals included.
+        // INTERFACE §8: two-legged and impersonated requests are audited. Refusals are recorded
+        // here; an accepted request is recorded by the caller, once it has decided on the request.
         let detail = params.requestorId == nil ? "oauth1 2LO" : "oauth1 2LO with impersonation"
         do {
-            let principal = try await twoLegged(params, consumer: consumer)
-            try await audit.record(AuditAction.tokenUse, actor: consumer.key, client: consumer.key, subject: principal.user?.name,
-                                   detail: "\(detail), mode \(principal.mode.rawValue)")
-            return principal
+            return try await twoLegged(params, consumer: consumer)
         } catch let problem as OAuth1Problem {
             try await audit.record(AuditAction.tokenUse, actor: consumer.key, client: consumer.key,
                                    subject: params.requestorId.map { String($0.prefix(64)) }, outcome: .failure,

@@ -1,6 +1,5 @@
 import LinkgateCore
 import LinkgateCrypto
-import Synchronization
 
 /// The three-legged dance at Atlassian's paths (RFC 5849 §2, INTERFACE §7): request token →
 /// user authorization → access token.
@@ -141,19 +140,5 @@ public struct ThreeLeggedFlow: Sendable {
         let query = parameters.map { "\(PercentEncoding.encode($0.0))=\(PercentEncoding.encode($0.1))" }.joined(separator: "&")
         let fragmentFree = url.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
         return fragmentFree + (fragmentFree.contains("?") ? "&" : "?") + query
-    }
-}
-
-/// Lets a frequent event be written at most once a minute per key.
-final class UsageThrottle: Sendable {
-    private let last = Mutex<[String: Int64]>([:])
-
-    func shouldRecord(_ key: String, now: Int64) -> Bool {
-        last.withLock { last in
-            if let previous = last[key], now - previous < 60 { return false }
-            if last.count > 10_000 { last.removeAll(keepingCapacity: true) }
-            last[key] = now
-            return true
-        }
     }
 }

@@ -1,6 +1,5 @@
 import LinkgateCore
 import LinkgateCrypto
-import Synchronization
 
 /// The OAuth 2.0 provider: what the HTTP layer calls, in plain values. Each endpoint is a
 /// short list of named steps; each grant lives in its own file.
@@ -129,11 +128,6 @@ public struct AuthorizationServer: Sendable {
         if record.mode == .user, let name = record.userName, usage.shouldRecord(name + "\u{0}" + record.clientId, now: at) {
             try await grants.touchConsent(userName: name, clientId: record.clientId, now: at)
         }
-        // INTERFACE §8: every use of a two-legged or impersonating token is audited.
-        if record.mode != .user {
-            try await audit.record(AuditAction.tokenUse, actor: record.clientId, client: record.clientId, subject: record.userName,
-                                   detail: "oauth2 bearer, mode \(record.mode.rawValue)")
-        }
         return (record, user)
     }
 
@@ -155,20 +149,5 @@ public struct AuthorizationServer: Sendable {
         try await audit.record(AuditAction.applicationRevoke, actor: user.name, client: consent?.clientId, subject: user.name,
                                detail: "oauth2 authorized application revoked")
         return true
-    }
-}
-
-/// Lets a frequent event (a token's use) be written at most once a minute per key.
-final class UsageThrottle: Sendable {
-    private let last = Mutex<[String: Int64]>([:])
-    let interval: Int64 = 60
-
-    func shouldRecord(_ key: String, now: Int64) -> Bool {
-        last.withLock { last in
-            if let previous = last[key], now - previous < interval { return false }
-            if last.count > 10_000 { last.removeAll(keepingCapacity: true) }
-            last[key] = now
-            return true
-        }
     }
 }

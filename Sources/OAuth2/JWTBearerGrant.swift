@@ -19,11 +19,10 @@ struct JWTBearerGrant: Sendable {
     let audit: AuditLog
 
     func issue(_ params: OAuthParameters, authorization: String?, now: Int64) async throws -> TokenResponse {
-        let assertionText = try params.required("assertion")
         var client: OAuth2Client? = nil
         var subject: String? = nil
         do {
-            let assertion = try JWTAssertion.parse(assertionText)
+            let assertion = try JWTAssertion.parse(try params.required("assertion"))
             subject = assertion.string("sub")
             let authenticated = try await authenticateClient(assertion, params: params, authorization: authorization)
             client = authenticated

@@ -34,6 +34,24 @@ struct ModesHTTPTests {
         }
     }
 
+    @Test("each use of an application token is audited with its outcome, refusals included")
+    func useAudit() async throws {
+        try await TestApp().run { client in
+            let (id, _, token) = try await clientCredentials(client, scope: "READ")
+            #expect(try await client.get("/rest/api/latest/myself", headers: [.authorization: "Bearer " + token]).status == .ok)
+            let put = try await client.execute(uri: "/rest/api/latest/myself", method: .put,
+                                               headers: [.authorization: "Bearer " + token, .contentType: "application/json"],
+                                               body: ByteBuffer(string: #"{"displayName":"x"}"#))
+            #expect(put.status == .forbidden)
+            var headers: HTTPFields = [.authorization: "Bearer " + token]
+            headers[.linkgateRequireScope] = "WRITE"
+            #expect(try await client.get("/rest/auth/latest/verify", headers: headers).status == .forbidden)
+            let entries = try #require(try await client.get("/rest/api/latest/audit?action=token.use&client=\(id)")["entries"]?.array)
+            #expect(entries.map { $0["outcome"]?.string } == ["failure", "failure", "success"])
+            #expect(entries[0]["detail"]?.string?.contains("insufficient_scope") == true)
+        }
+    }
+
     @Test("verify: a bearer token gives the identity headers; garbage and missing credentials are 401; scope too small is 403")
     func verifyBearer() async throws {
         try await TestApp().run { client in
@@ -94,6 +112,12 @@ struct ModesHTTPTests {
             wrongMethod[.originalURI] = "/api/items"
             let failed = try await client.get("/rest/auth/latest/verify", headers: wrongMethod)
             #expect(failed.status == .unauthorized && failed.headers[.wwwAuthenticate]?.contains("signature_invalid") == true)
+            // Client-caused problems are 401 here (nginx's auth_request knows only 2xx, 401 and 403).
+            var garbage: HTTPFields = [.authorization: "OAuth garbage"]
+            garbage[.originalMethod] = "GET"
+            garbage[.originalURI] = "/api/items"
+            let refused = try await client.get("/rest/auth/latest/verify", headers: garbage)
+            #expect(refused.status == .unauthorized && refused.headers[.wwwAuthenticate]?.contains("oauth_problem=") == true)
             var missing = try signer.headers(method: "GET", path: "/api/items")
             missing[.originalURI] = "/api/items"
             #expect(try await client.get("/rest/auth/latest/verify", headers: missing).status == .badRequest)

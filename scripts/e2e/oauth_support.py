@@ -25,10 +25,14 @@ CONSENT = "/plugins/servlet/oauth2/consent"
 METADATA = "/.well-known/oauth-authorization-server"
 METADATA_ALT = "/rest/oauth2/latest/.well-known/oauth-authorization-server"
 PROFILE_APPS = "/profile/applications"
+AUDIT = "/rest/api/latest/audit"
+VERIFY = "/rest/auth/latest/verify"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 TOKEN_KEYS = {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
 INTROSPECTION_KEYS = {"active", "scope", "client_id", "username", "sub", "token_type", "exp", "iat", "iss", "mode", "act"}
 APPLICATION_KEYS = {"id", "protocol", "client", "name", "scope", "authorizedAt", "lastUsedAt"}
+AUDIT_ENTRY_KEYS = {"id", "time", "actor", "client", "subject", "action", "outcome", "detail"}
 TOKEN_RE = r"^[A-Za-z0-9_-]{43,}$"
 
 _counter = itertools.count(1)
@@ -224,9 +228,10 @@ class Admin:
         assert resp.status_code == 201, describe(resp)
         return name, password
 
-    def create_client(self, redirects, scope="WRITE", name=None):
+    def create_client(self, redirects, scope="WRITE", name=None, **extra):
+        """extra: more keys for the JSON body (impersonation, publicKey, executeAs)."""
         resp = self.request("POST", CLIENTS, json={"name": name or uniq("oauth-client"),
-                                                   "redirects": list(redirects), "scope": scope})
+                                                   "redirects": list(redirects), "scope": scope, **extra})
         assert resp.status_code == 201, describe(resp)
         body = resp.json()
         self.recorder.add_secret(body["clientSecret"])
@@ -246,6 +251,27 @@ class Admin:
             data["code_verifier"] = verifier
         resp = self.request("POST", TOKEN, auth=(client["clientId"], client["clientSecret"]), data=data)
         return resp
+
+    def audit(self, auth="admin", headers=None, **params):
+        """GET the audit log (INTERFACE §8) with these query parameters; the raw response."""
+        return self.request("GET", AUDIT, auth=auth, headers=headers, params=params)
+
+    def audit_entries(self, **params):
+        resp = self.audit(**params)
+        body = assert_json(resp, 200)
+        assert set(body) == {"entries", "next"}, describe(resp)
+        for entry in body["entries"]:
+            assert set(entry) == AUDIT_ENTRY_KEYS, entry
+        return body["entries"]
+
+    def audit_mark(self):
+        """The id of the newest audit entry (0 when the log is empty): a marker for audit_after."""
+        entries = self.audit_entries(limit=1)
+        return int(entries[0]["id"]) if entries else 0
+
+    def audit_after(self, mark, **params):
+        """The entries (newest first) recorded after `audit_mark()` returned `mark`, matching the filters."""
+        return [e for e in self.audit_entries(limit=500, **params) if int(e["id"]) > mark]
 
     def remember_tokens(self, body):
         for key in ("access_token", "refresh_token"):
@@ -365,3 +391,40 @@ def assert_redirect_to(outcome, redirect_uri, keys):
     assert got.fragment == "", outcome.location
     assert set(outcome.params) == set(keys), f"{outcome.location} has {sorted(outcome.params)}, want {sorted(keys)}"
     return outcome.params
+
+
+# --------------------------------------------------------------------------------------------
+# RFC 7523 JWT bearer assertions (INTERFACE §8, mode impersonation)
+# --------------------------------------------------------------------------------------------
+
+def assertion_claims(base_url, client_id, subject, lifetime=300, **changes):
+    """The claims INTERFACE §8 asks for: iss = client_id, sub, aud = BASE token endpoint, exp, iat, a fresh jti.
+    `changes` overrides claims; a value of None removes the claim."""
+    import time
+    import uuid
+    now = int(time.time())
+    claims = {"iss": client_id, "sub": subject, "aud": base_url + TOKEN, "exp": now + lifetime, "iat": now,
+              "jti": str(uuid.uuid4())}
+    for name, value in changes.items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return claims
+
+
+def signed_assertion(private_key, claims, alg="RS256", headers=None):
+    """A compact JWS signed by PyJWT (private_key: a cryptography RSA private key)."""
+    import jwt
+    return jwt.encode(claims, private_key, algorithm=alg, headers=headers)
+
+
+def b64url_json(value):
+    import json
+    raw = json.dumps(value, separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def jwt_bearer_data(assertion, **extra):
+    """The token request body of the jwt-bearer grant (RFC 7523 §2.1)."""
+    return {"grant_type": JWT_BEARER, "assertion": assertion, **extra}

@@ -29,17 +29,8 @@ struct OAuth2Routes {
     /// trusted client + redirect → logged in → valid request → consent remembered? → code.
     @Sendable func authorize(_ request: Request, context: LinkgateContext) async throws -> Response {
         let (params, trusted) = try await trustedRequest(request.queryPairs)
-        guard let session = try await services.sessions.current(request) else {
-            return seeOther("/login?next=" + FormURLEncoded.encode(request.pathAndQuery))
-        }
-        let authorization: AuthorizationRequest
-        do {
-            authorization = try server.validate(params, trusted: trusted, user: session.user)
-        } catch .redirect(let error, let uri, let state) {
-            return seeOther(AuthorizeRequest.errorRedirect(error, redirectURI: uri, state: state))
-        } catch .errorPage(let message) {
-            throw errorPageResponse(message)
-        }
+        let session = try await loggedIn(request)
+        let authorization = try validate(params, trusted, session.user)
         if try await server.needsConsent(authorization, user: session.user) {
             return seeOther(Self.consentPath + "?" + (request.uri.query ?? ""))
         }
@@ -49,17 +40,8 @@ struct OAuth2Routes {
     /// The consent page: who asks, for what, approve or deny.
     @Sendable func consentPage(_ request: Request, context: LinkgateContext) async throws -> Response {
         let (params, trusted) = try await trustedRequest(request.queryPairs)
-        guard let session = try await services.sessions.current(request) else {
-            return seeOther("/login?next=" + FormURLEncoded.encode(request.pathAndQuery))
-        }
-        let authorization: AuthorizationRequest
-        do {
-            authorization = try server.validate(params, trusted: trusted, user: session.user)
-        } catch .redirect(let error, let uri, let state) {
-            return seeOther(AuthorizeRequest.errorRedirect(error, redirectURI: uri, state: state))
-        } catch .errorPage(let message) {
-            throw errorPageResponse(message)
-        }
+        let session = try await loggedIn(request)
+        let authorization = try validate(params, trusted, session.user)
         let hidden = Self.requestParameters.compactMap { name -> [String: String]? in
             guard let value = try? params.single(name) else { return nil }
             return ["name": name, "value": value]
@@ -86,18 +68,30 @@ struct OAuth2Routes {
         guard Sessions.checkCSRF(try form.single("csrf_token"), session: session) else {
             throw PageError.forbidden("The request did not carry this session's form token. Nothing was changed.")
         }
-        let authorization: AuthorizationRequest
-        do {
-            authorization = try server.validate(params, trusted: trusted, user: session.user)
-        } catch .redirect(let error, let uri, let state) {
-            return seeOther(AuthorizeRequest.errorRedirect(error, redirectURI: uri, state: state))
-        } catch .errorPage(let message) {
-            throw errorPageResponse(message)
-        }
+        let authorization = try validate(params, trusted, session.user)
         switch try form.single("decision") {
         case "approve": return seeOther(try await server.approve(authorization, user: session.user))
         case "deny": return seeOther(server.deny(authorization))
         default: throw PageError(status: .badRequest, title: "Request refused", message: "Choose Allow or Deny.")
+        }
+    }
+
+    /// The browser's session; without one, off to the login page, which returns here.
+    private func loggedIn(_ request: Request) async throws -> Sessions.Current {
+        guard let session = try await services.sessions.current(request) else {
+            throw PageRedirect(location: "/login?next=" + FormURLEncoded.encode(request.pathAndQuery))
+        }
+        return session
+    }
+
+    /// Validates the request for `user`; errors go back to the client by redirect (RFC 6749 §4.1.2.1).
+    private func validate(_ params: OAuthParameters, _ trusted: TrustedRedirect, _ user: User) throws -> AuthorizationRequest {
+        do {
+            return try server.validate(params, trusted: trusted, user: user)
+        } catch .redirect(let error, let uri, let state) {
+            throw PageRedirect(location: AuthorizeRequest.errorRedirect(error, redirectURI: uri, state: state))
+        } catch .errorPage(let message) {
+            throw errorPageResponse(message)
         }
     }
 

@@ -33,14 +33,19 @@ struct VerifyRoutes {
         case "bearer":
             principal = try await services.auth.bearer(String(authorization.drop(while: { $0 == " " }).dropFirst(6)).trimmingSpaces())
         case "oauth":
-            principal = try await services.auth.oauth1Principal(try originalRequest(request, authorization: authorization))
+            let original = try originalRequest(request, authorization: authorization)
+            do {
+                principal = try await services.auth.oauth1Principal(original)
+            } catch let error as APIError where error.status == .badRequest {
+                // nginx's auth_request knows only 2xx, 401 and 403: a malformed credential is a 401 here.
+                throw APIError(.unauthorized, code: "unauthorized", error.message, headers: error.headers)
+            }
         default:
             throw APIError.unauthorized("only Bearer tokens and OAuth 1.0a signed requests are verified here", challenge: Self.challenge)
         }
-        if let required, !principal.allows(required) {
-            throw APIError(.forbidden, code: "forbidden", "insufficient_scope: this request needs scope \(required.rawValue)",
-                           headers: [.wwwAuthenticate: Self.challenge + ", error=\"insufficient_scope\", scope=\"\(required.rawValue)\""])
-        }
+        let refusal = required.flatMap { principal.allows($0) ? nil : Authenticator.insufficientScope($0) }
+        try await services.auth.recordUse(principal, refusal: refusal?.message)
+        if let refusal { throw refusal }
         var headers: HTTPFields = [.cacheControl: "no-store"]
         if let user = principal.user { headers[.linkgateUser] = user.name }
         if let client = principal.client { headers[.linkgateClient] = client }

@@ -16,6 +16,7 @@ struct Authenticator: Sendable {
     let oauth1: RequestVerifier
     let oauth1Flow: ThreeLeggedFlow
     let config: ServerConfig
+    let audit: AuditLog
 
     /// The authenticated caller, or `401` with `WWW-Authenticate`.
     func principal(_ request: Request) async throws -> Principal {
@@ -45,22 +46,38 @@ struct Authenticator: Sendable {
         throw APIError.unauthorized("authentication required", challenge: Self.challenge)
     }
 
-    /// The caller, who must hold `scope` (`403` otherwise).
-    func principal(_ request: Request, needs scope: Scope) async throws -> Principal {
+    /// The caller, who must hold `scope` (and be an admin user when `admin`), else `403`.
+    /// Two-legged and impersonating callers are audited here, with the decision.
+    func principal(_ request: Request, needs scope: Scope, admin: Bool = false) async throws -> Principal {
         let principal = try await principal(request)
-        guard principal.allows(scope) else {
-            // INTERFACE §1 body code; the RFC 6750 §3.1 detail is in the challenge.
-            throw APIError(.forbidden, code: "forbidden", "insufficient_scope: this request needs scope \(scope.rawValue)",
-                           headers: [.wwwAuthenticate: "Bearer error=\"insufficient_scope\", scope=\"\(scope.rawValue)\""])
+        var refusal: APIError? = nil
+        if !principal.allows(scope) {
+            refusal = Self.insufficientScope(scope)
+        } else if admin && principal.user?.admin != true {
+            refusal = APIError.forbidden("administrator rights are required")
         }
+        try await recordUse(principal, refusal: refusal?.message)
+        if let refusal { throw refusal }
         return principal
     }
 
     /// An admin user (with `SYSTEM_ADMIN` scope when the credential is scoped), or `401`/`403`.
     func admin(_ request: Request) async throws -> Principal {
-        let principal = try await principal(request, needs: .systemAdmin)
-        guard principal.user?.admin == true else { throw APIError.forbidden("administrator rights are required") }
-        return principal
+        try await principal(request, needs: .systemAdmin, admin: true)
+    }
+
+    /// RFC 6750 §3.1 `insufficient_scope`; the body uses INTERFACE §1's code.
+    static func insufficientScope(_ scope: Scope) -> APIError {
+        APIError(.forbidden, code: "forbidden", "insufficient_scope: this request needs scope \(scope.rawValue)",
+                 headers: [.wwwAuthenticate: Self.bearerChallenge + ", error=\"insufficient_scope\", scope=\"\(scope.rawValue)\""])
+    }
+
+    /// INTERFACE §8: every use of a two-legged or impersonating credential is audited, refusals included.
+    func recordUse(_ principal: Principal, refusal: String?) async throws {
+        guard let mode = principal.mode, mode != .user, let client = principal.client else { return }
+        try await audit.record(AuditAction.tokenUse, actor: client, client: client, subject: principal.user?.name,
+                               outcome: refusal == nil ? .success : .failure,
+                               detail: "\(principal.authProtocol.rawValue), mode \(mode.rawValue)" + (refusal.map { ": refused, \($0)" } ?? ""))
     }
 
     private func principal(authorization: String) async throws -> Principal {
@@ -120,23 +137,5 @@ extension Authenticator {
         } catch let problem as OAuth1Problem {
             throw oauth1RESTError(problem, realm: config.baseURL)
         }
-    }
-}
-
-extension String {
-    func trimmingSpaces() -> String {
-        var s = Substring(self)
-        while s.first == " " { s = s.dropFirst() }
-        while s.last == " " { s = s.dropLast() }
-        return String(s)
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: Character) -> Substring {
-        var s = self
-        while s.first == set { s = s.dropFirst() }
-        while s.last == set { s = s.dropLast() }
-        return s
     }
 }
