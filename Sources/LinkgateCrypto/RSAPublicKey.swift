@@ -21,7 +21,8 @@ public final class RSAPublicKey: @unchecked Sendable {
     /// SubjectPublicKeyInfo, as Atlassian consumers paste it. Rejects private keys,
     /// non-RSA keys, keys under `minimumBits`, and garbage.
     public convenience init(parsing text: String, minimumBits: Int = 1024) throws {
-        let trimmed = text.trimmingWhitespace()
+        // Browsers submit textareas with CRLF line breaks; "\r\n" is one Character in Swift.
+        let trimmed = String(text.unicodeScalars.filter { $0 != "\r" }).trimmingWhitespace()
         guard !trimmed.isEmpty, trimmed.utf8.count <= 16_384 else { throw CryptoError.malformedKey() }
         if trimmed.hasPrefix("-----BEGIN") {
             try self.init(pem: trimmed, minimumBits: minimumBits)
@@ -34,8 +35,9 @@ public final class RSAPublicKey: @unchecked Sendable {
     }
 
     /// Parses PEM text.
-    public convenience init(pem: String, minimumBits: Int = 1024) throws {
-        let header = pem.prefix(while: { $0 != "\n" && $0 != "\r" })
+    public convenience init(pem text: String, minimumBits: Int = 1024) throws {
+        let pem = String(text.unicodeScalars.filter { $0 != "\r" })
+        let header = pem.prefix(while: { $0 != "\n" })
         if header.contains("PRIVATE KEY") { throw CryptoError.privateKeyOffered }
         let pkey: OpaquePointer? = try withMemoryBIO(pem) { bio in
             if header == "-----BEGIN PUBLIC KEY-----" {

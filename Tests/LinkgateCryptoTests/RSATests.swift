@@ -59,6 +59,16 @@ struct RSATests {
         #expect(try RSAPublicKey(parsing: wrapped).verify(signature: signature, message: message, digest: .sha1))
     }
 
+    @Test("PEM with CRLF line breaks (as browsers submit textareas) parses")
+    func crlf() throws {
+        let crlf = vector.rsa_sha1.public_key_pem.replacingOccurrences(of: "\n", with: "\r\n")
+        #expect(try RSAPublicKey(parsing: crlf).verify(signature: signature, message: message, digest: .sha1))
+        #expect(try RSAPublicKey(pem: crlf).bits == 2048)
+        #expect(throws: CryptoError.privateKeyOffered) {
+            try RSAPublicKey(parsing: vector.rsa_sha1.private_key_pem.replacingOccurrences(of: "\n", with: "\r\n"))
+        }
+    }
+
     @Test("a PEM certificate's public key is used")
     func certificate() throws {
         let key = try RSAPublicKey(parsing: Fixtures.vectorCertificatePEM)
