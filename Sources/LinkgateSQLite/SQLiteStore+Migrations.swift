@@ -156,6 +156,15 @@ extension SQLiteStore {
                 CREATE INDEX oauth2_jwt_ids_expires ON oauth2_jwt_ids(expires_at);
                 """)
         }
+        migrator.registerMigration("v5-last-use-and-revoked-tokens") { db in
+            // Revoked tokens stay as tombstones until they expire, so a later use can be attributed
+            // (and audited); each link remembers its last use even after its tokens are gone.
+            try db.execute(sql: """
+                ALTER TABLE oauth2_tokens ADD COLUMN revoked_at INTEGER;
+                ALTER TABLE oauth2_clients ADD COLUMN last_used_at INTEGER;
+                ALTER TABLE oauth1_consumers ADD COLUMN last_used_at INTEGER;
+                """)
+        }
         return migrator
     }
 }

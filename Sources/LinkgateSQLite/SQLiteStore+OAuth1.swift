@@ -97,13 +97,17 @@ extension SQLiteStore: OAuth1Store {
             try db.execute(sql: "DELETE FROM oauth1_tokens WHERE digest = ?", arguments: [digest])
             let new = access(record)
             try Self.insert(new, db)
+            try db.execute(sql: "UPDATE oauth1_consumers SET last_used_at = ? WHERE key = ?", arguments: [now, consumerKey])
             return .exchanged(new)
         }
     }
 
-    public func touchToken(digest: String, now: Int64) async throws {
+    public func recordUse(consumerKey: String, tokenDigest: String?, now: Int64) async throws {
         try await write { db in
-            try db.execute(sql: "UPDATE oauth1_tokens SET last_used_at = ? WHERE digest = ?", arguments: [now, digest])
+            try db.execute(sql: "UPDATE oauth1_consumers SET last_used_at = ? WHERE key = ?", arguments: [now, consumerKey])
+            if let tokenDigest {
+                try db.execute(sql: "UPDATE oauth1_tokens SET last_used_at = ? WHERE digest = ?", arguments: [now, tokenDigest])
+            }
         }
     }
 
@@ -181,10 +185,11 @@ extension SQLiteStore {
         try await read { db in
             var usage: [String: LinkUsage] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT consumer_key, COUNT(*) AS active, MAX(COALESCE(last_used_at, issued_at)) AS last FROM oauth1_tokens
-                WHERE kind = 'access' AND expires_at > ? GROUP BY consumer_key
+                SELECT c.key, c.last_used_at AS last,
+                       (SELECT COUNT(*) FROM oauth1_tokens t WHERE t.consumer_key = c.key AND t.kind = 'access' AND t.expires_at > ?) AS active
+                FROM oauth1_consumers c
                 """, arguments: [now]) {
-                usage[row["consumer_key"]] = LinkUsage(activeTokens: row["active"], lastUsedAt: row["last"])
+                usage[row["key"]] = LinkUsage(activeTokens: row["active"], lastUsedAt: row["last"])
             }
             return usage
         }

@@ -41,9 +41,8 @@ extension SQLiteStore: OAuth2GrantStore {
     public func saveTokens(_ tokens: [TokenRecord]) async throws {
         try await write { db in
             for token in tokens { try Self.insert(token, db) }
-            if let first = tokens.first, first.mode == .user, let user = first.userName {
-                try db.execute(sql: "UPDATE oauth2_consents SET last_used_at = ? WHERE user_name = ? AND client_id = ?",
-                               arguments: [first.issuedAt, user, first.clientId])
+            if let first = tokens.first {
+                try Self.recordUse(db, clientId: first.clientId, consentUser: first.mode == .user ? first.userName : nil, now: first.issuedAt)
             }
         }
     }
@@ -53,16 +52,13 @@ extension SQLiteStore: OAuth2GrantStore {
         try await write { db in
             if let row = try Row.fetchOne(db, sql: """
                 UPDATE oauth2_tokens SET rotated_at = ?
-                WHERE digest = ? AND kind = 'refresh' AND client_id = ? AND rotated_at IS NULL AND expires_at > ?
+                WHERE digest = ? AND kind = 'refresh' AND client_id = ? AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?
                 RETURNING *
                 """, arguments: [now, digest, clientId, now]) {
                 let old = Self.token(from: row)
                 let new = replacements(old)
                 for token in new { try Self.insert(token, db) }
-                if old.mode == .user, let user = old.userName {
-                    try db.execute(sql: "UPDATE oauth2_consents SET last_used_at = ? WHERE user_name = ? AND client_id = ?",
-                                   arguments: [now, user, old.clientId])
-                }
+                try Self.recordUse(db, clientId: old.clientId, consentUser: old.mode == .user ? old.userName : nil, now: now)
                 return .rotated(old: old)
             }
             // A dead (rotated) refresh token came back: revoke the whole grant (RFC 9700 §4.14.2).
@@ -79,22 +75,30 @@ extension SQLiteStore: OAuth2GrantStore {
     public func liveToken(digest: String, now: Int64) async throws -> TokenRecord? {
         try await read { db in
             try Row.fetchOne(db, sql: """
-                SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND rotated_at IS NULL
+                SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND rotated_at IS NULL AND revoked_at IS NULL
                 """, arguments: [digest, now]).map(Self.token(from:))
         }
     }
 
-    public func revokeToken(digest: String, clientId: String) async throws -> Bool {
+    public func revokedToken(digest: String, now: Int64) async throws -> TokenRecord? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND revoked_at IS NOT NULL",
+                             arguments: [digest, now]).map(Self.token(from:))
+        }
+    }
+
+    public func revokeToken(digest: String, clientId: String, now: Int64) async throws -> Bool {
         try await write { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT kind, family_id FROM oauth2_tokens WHERE digest = ? AND client_id = ?",
-                                             arguments: [digest, clientId]) else { return false }
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT kind, family_id FROM oauth2_tokens WHERE digest = ? AND client_id = ? AND revoked_at IS NULL
+                """, arguments: [digest, clientId]) else { return false }
             let kind: String = row["kind"]
             if kind == TokenRecord.Kind.refresh.rawValue {
                 // RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
                 let family: String = row["family_id"]
-                try db.execute(sql: "DELETE FROM oauth2_tokens WHERE family_id = ?", arguments: [family])
+                try db.execute(sql: "UPDATE oauth2_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL", arguments: [now, family])
             } else {
-                try db.execute(sql: "DELETE FROM oauth2_tokens WHERE digest = ?", arguments: [digest])
+                try db.execute(sql: "UPDATE oauth2_tokens SET revoked_at = ? WHERE digest = ?", arguments: [now, digest])
             }
             return true
         }
@@ -145,10 +149,15 @@ extension SQLiteStore: OAuth2GrantStore {
         }
     }
 
-    public func touchConsent(userName: String, clientId: String, now: Int64) async throws {
-        try await write { db in
+    public func recordTokenUse(clientId: String, consentUser: String?, now: Int64) async throws {
+        try await write { db in try Self.recordUse(db, clientId: clientId, consentUser: consentUser, now: now) }
+    }
+
+    static func recordUse(_ db: Database, clientId: String, consentUser: String?, now: Int64) throws {
+        try db.execute(sql: "UPDATE oauth2_clients SET last_used_at = ? WHERE client_id = ?", arguments: [now, clientId])
+        if let consentUser {
             try db.execute(sql: "UPDATE oauth2_consents SET last_used_at = ? WHERE user_name = ? AND client_id = ?",
-                           arguments: [now, userName, clientId])
+                           arguments: [now, consentUser, clientId])
         }
     }
 
@@ -210,17 +219,12 @@ extension SQLiteStore {
         try await read { db in
             var usage: [String: LinkUsage] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT client_id, COUNT(*) AS active, MAX(issued_at) AS last FROM oauth2_tokens
-                WHERE expires_at > ? AND rotated_at IS NULL GROUP BY client_id
+                SELECT c.client_id, c.last_used_at AS last,
+                       (SELECT COUNT(*) FROM oauth2_tokens t
+                        WHERE t.client_id = c.client_id AND t.expires_at > ? AND t.rotated_at IS NULL AND t.revoked_at IS NULL) AS active
+                FROM oauth2_clients c
                 """, arguments: [now]) {
                 usage[row["client_id"]] = LinkUsage(activeTokens: row["active"], lastUsedAt: row["last"])
-            }
-            for row in try Row.fetchAll(db, sql: "SELECT client_id, MAX(last_used_at) AS last FROM oauth2_consents GROUP BY client_id") {
-                let id: String = row["client_id"]
-                let last: Int64? = row["last"]
-                var entry = usage[id] ?? LinkUsage(activeTokens: 0, lastUsedAt: nil)
-                if let last, last > (entry.lastUsedAt ?? 0) { entry.lastUsedAt = last }
-                usage[id] = entry
             }
             return usage
         }

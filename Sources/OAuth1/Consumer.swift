@@ -104,8 +104,8 @@ public protocol OAuth1Store: Sendable {
     /// Spends an approved request token (checking consumer and verifier) and stores `access` in its place.
     func exchangeRequestToken(digest: String, consumerKey: String, verifierDigest: String?, now: Int64,
                               access: @escaping @Sendable (OAuth1TokenRecord) -> OAuth1TokenRecord) async throws -> RequestTokenExchange
-    /// Marks an access token as used (throttled by the caller).
-    func touchToken(digest: String, now: Int64) async throws
+    /// Records a use of the consumer, and of its access token for 3LO (throttled by the caller).
+    func recordUse(consumerKey: String, tokenDigest: String?, now: Int64) async throws
     /// The user's live access tokens (their authorized OAuth 1.0 applications).
     func accessTokens(userName: String, now: Int64) async throws -> [OAuth1TokenRecord]
     /// Deletes the user's access token with this id; false if there is none.

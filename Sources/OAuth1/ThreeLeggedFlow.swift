@@ -123,10 +123,12 @@ public struct ThreeLeggedFlow: Sendable {
         }
     }
 
-    /// Records an access token's use, at most once a minute.
-    public func recordUse(of token: String) async throws {
-        let digest = Digest.storageDigest(of: token), at = now()
-        if usage.shouldRecord(digest, now: at) { try await store.touchToken(digest: digest, now: at) }
+    /// Records a use of the consumer (and its 3LO access token), at most once a minute each.
+    public func recordUse(consumer: String, token: String?) async throws {
+        let digest = token.map(Digest.storageDigest(of:)), at = now()
+        if usage.shouldRecord(consumer + "\u{0}" + (digest ?? ""), now: at) {
+            try await store.recordUse(consumerKey: consumer, tokenDigest: digest, now: at)
+        }
     }
 
     static func isAbsoluteHTTPURL(_ text: String) -> Bool {

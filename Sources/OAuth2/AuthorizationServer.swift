@@ -96,7 +96,7 @@ public struct AuthorizationServer: Sendable {
 
     public func revoke(_ params: OAuthParameters, authorization: String?) async throws {
         let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params)
-        if try await Revocation(grants: grants).revoke(params, client: client) {
+        if try await Revocation(grants: grants).revoke(params, client: client, now: now()) {
             try await audit.record(AuditAction.tokenRevoke, actor: client.clientId, client: client.clientId, detail: "RFC 7009 revocation")
         }
     }
@@ -112,23 +112,32 @@ public struct AuthorizationServer: Sendable {
 
     // MARK: Bearer tokens on resources (RFC 6750)
 
-    /// The live access token and its acting user, or nil (unknown, expired, revoked, or its
-    /// user is gone).
-    public func bearer(_ token: String) async throws -> (record: TokenRecord, user: User?)? {
-        guard token.utf8.count <= 256 else { return nil }
-        let at = now()
-        guard let record = try await grants.liveToken(digest: Digest.storageDigest(of: token), now: at), record.kind == .access else {
-            return nil
+    /// What a bearer token turned out to be.
+    public enum BearerLookup: Sendable {
+        /// A live access token and its acting user.
+        case live(TokenRecord, User?)
+        /// A token its client revoked (kept until it expires, so the use can be attributed).
+        case revoked(TokenRecord)
+        /// Unknown, expired, not an access token, or its user is gone.
+        case invalid
+    }
+
+    public func bearer(_ token: String) async throws -> BearerLookup {
+        guard token.utf8.count <= 256 else { return .invalid }
+        let at = now(), digest = Digest.storageDigest(of: token)
+        guard let record = try await grants.liveToken(digest: digest, now: at), record.kind == .access else {
+            if let revoked = try await grants.revokedToken(digest: digest, now: at), revoked.kind == .access { return .revoked(revoked) }
+            return .invalid
         }
         var user: User? = nil
         if let name = record.userName {
-            guard let found = try await clients.user(named: name) else { return nil }
+            guard let found = try await clients.user(named: name) else { return .invalid }
             user = found
         }
-        if record.mode == .user, let name = record.userName, usage.shouldRecord(name + "\u{0}" + record.clientId, now: at) {
-            try await grants.touchConsent(userName: name, clientId: record.clientId, now: at)
+        if usage.shouldRecord((record.userName ?? "") + "\u{0}" + record.clientId, now: at) {
+            try await grants.recordTokenUse(clientId: record.clientId, consentUser: record.mode == .user ? record.userName : nil, now: at)
         }
-        return (record, user)
+        return .live(record, user)
     }
 
     // MARK: Users' authorized applications (INTERFACE §9)

@@ -121,9 +121,11 @@ public protocol OAuth2GrantStore: Sendable {
                             replacements: @escaping @Sendable (TokenRecord) -> [TokenRecord]) async throws -> RefreshRotation
     /// A live (unexpired, unrevoked, unrotated) token by digest.
     func liveToken(digest: String, now: Int64) async throws -> TokenRecord?
+    /// An unexpired token that was revoked (RFC 7009), kept so its later use can be attributed.
+    func revokedToken(digest: String, now: Int64) async throws -> TokenRecord?
     /// Revokes a token of `clientId` (RFC 7009): a refresh token takes its family with it.
     /// Unknown tokens and other clients' tokens are ignored. Returns whether anything was revoked.
-    func revokeToken(digest: String, clientId: String) async throws -> Bool
+    func revokeToken(digest: String, clientId: String, now: Int64) async throws -> Bool
 
     func consent(userName: String, clientId: String) async throws -> ConsentRecord?
     /// Remembers consent; a new approval keeps the higher of the old and new scope.
@@ -132,8 +134,9 @@ public protocol OAuth2GrantStore: Sendable {
     /// Forgets the consent `id` of `userName` and revokes every code and token of that user for
     /// that client. False when there is no such consent for this user.
     func revokeConsent(id: String, userName: String) async throws -> Bool
-    /// Records that a token of the user's consent was used (throttled by the caller).
-    func touchConsent(userName: String, clientId: String, now: Int64) async throws
+    /// Records that a token of the client was used: the client's last use, and the consent's
+    /// for a user-mode token (throttled by the caller).
+    func recordTokenUse(clientId: String, consentUser: String?, now: Int64) async throws
 
     /// Records a JWT assertion's `jti` for `clientId`; false when it was used before (RFC 7523 §3 item 7).
     func recordAssertionId(clientId: String, jti: String, expiresAt: Int64) async throws -> Bool

@@ -12,9 +12,9 @@ struct AuthorizationCodeTests {
         let tokens = try await h.exchange(try await h.code(scope: "READ WRITE"))
         #expect(tokens.scope == .write && tokens.expiresIn == 3600 && tokens.refreshToken != nil)
         #expect(tokens.accessToken.count == 43)
-        let bearer = try #require(try await h.server.bearer(tokens.accessToken))
+        let bearer = try #require(try await h.live(tokens.accessToken))
         #expect(bearer.user?.name == "alice" && bearer.record.mode == .user && bearer.record.clientId == h.jira.clientId)
-        #expect(try await h.server.bearer(try #require(tokens.refreshToken)) == nil)  // a refresh token is no bearer token
+        #expect(try await h.live(try #require(tokens.refreshToken)) == nil)  // a refresh token is no bearer token
     }
 
     @Test("a replayed code is invalid_grant and revokes the tokens it produced")
@@ -205,6 +205,36 @@ struct LifecycleTests {
         await expectOAuthError(.invalidClient) { try await h.server.revoke(OAuthParameters([("token", "x")]), authorization: nil) }
     }
 
+    @Test("a revoked token is kept as a tombstone until it expires: never live, but attributable; pruned with the rest")
+    func tombstones() async throws {
+        let h = try await Harness()
+        let tokens = try await h.server.token(OAuthParameters([("grant_type", "client_credentials"), ("scope", "READ")]), authorization: h.jiraAuth)
+        try await h.server.revoke(OAuthParameters([("token", tokens.accessToken)]), authorization: h.jiraAuth)
+        guard case .revoked(let record) = try await h.server.bearer(tokens.accessToken) else { Issue.record("not a tombstone"); return }
+        #expect(record.clientId == h.jira.clientId && record.mode == .application)
+        #expect(try await !h.isActive(tokens.accessToken))
+        // Revoking again changes nothing (and is not audited twice).
+        try await h.server.revoke(OAuthParameters([("token", tokens.accessToken)]), authorization: h.jiraAuth)
+        #expect(try await h.store.auditEntries(AuditQuery(action: AuditAction.tokenRevoke)).count == 1)
+        h.clock.advance(3600)
+        #expect(try await h.store.pruneExpiredGrants(now: h.clock.now) == 1)
+        guard case .invalid = try await h.server.bearer(tokens.accessToken) else { Issue.record("still there"); return }
+    }
+
+    @Test("a link remembers its last use after its tokens and consents are gone")
+    func lastUse() async throws {
+        let h = try await Harness()
+        #expect(try await h.store.clientUsage(now: h.clock.now)[h.jira.clientId] == LinkUsage(activeTokens: 0, lastUsedAt: nil))
+        let tokens = try await h.exchange(try await h.code())
+        #expect(try await h.store.clientUsage(now: h.clock.now)[h.jira.clientId] == LinkUsage(activeTokens: 2, lastUsedAt: h.clock.now))
+        let used = h.clock.now + 30
+        h.clock.advance(30)
+        _ = try await h.live(tokens.accessToken)
+        let app = try #require(try await h.server.applications(of: h.alice).first)
+        #expect(try await h.server.revokeApplication(id: app.consent.id, of: h.alice))
+        #expect(try await h.store.clientUsage(now: h.clock.now)[h.jira.clientId] == LinkUsage(activeTokens: 0, lastUsedAt: used))
+    }
+
     @Test("RFC 7662: active tokens carry who, what and until when; expired ones are inactive")
     func introspection() async throws {
         let h = try await Harness()
@@ -216,7 +246,7 @@ struct LifecycleTests {
         #expect(t.expiresAt - t.issuedAt == 3600)
         h.clock.advance(3600)
         #expect(try await !h.isActive(tokens.accessToken))
-        #expect(try await h.server.bearer(tokens.accessToken) == nil)
+        #expect(try await h.live(tokens.accessToken) == nil)
         #expect(try await h.server.introspect(OAuthParameters([("token", "garbage")])) == .inactive)
     }
 

@@ -84,6 +84,12 @@ struct Harness {
         return try await server.token(OAuthParameters(pairs), authorization: authorization ?? jiraAuth)
     }
 
+    /// The live access token's record and user, or nil.
+    func live(_ token: String) async throws -> (record: TokenRecord, user: User?)? {
+        if case .live(let record, let user) = try await server.bearer(token) { return (record, user) }
+        return nil
+    }
+
     func isActive(_ token: String) async throws -> Bool {
         try await server.introspect(OAuthParameters([("token", token)])) != .inactive
     }

@@ -46,7 +46,7 @@ struct TwoLeggedTests {
         let other = h.basic(h.other.clientId, h.otherSecret)
         let tokens = try await h.server.token(OAuthParameters([("grant_type", "client_credentials")]), authorization: other)
         #expect(tokens.refreshToken == nil && tokens.scope == .write)
-        let bearer = try #require(try await h.server.bearer(tokens.accessToken))
+        let bearer = try #require(try await h.live(tokens.accessToken))
         #expect(bearer.user == nil && bearer.record.mode == .application)
         // Jira's ceiling is SYSTEM_ADMIN, but an application principal holds at most WRITE.
         await expectOAuthError(.invalidScope) {
@@ -65,7 +65,7 @@ struct TwoLeggedTests {
         let (client, secret) = try await registry.register(NewOAuth2Client(name: "Bot", redirects: [], scope: .admin, executeAs: "root"))
         let tokens = try await h.server.token(OAuthParameters([("grant_type", "client_credentials")]), authorization: h.basic(client.clientId, secret))
         #expect(tokens.scope == .admin)
-        #expect(try await h.server.bearer(tokens.accessToken)?.user?.name == "root")
+        #expect(try await h.live(tokens.accessToken)?.user?.name == "root")
     }
 
     @Test("JWT bearer: a good RS256 assertion impersonates sub; introspection shows act")

@@ -99,11 +99,13 @@ def _free_port():
 
 
 class Server:
-    def __init__(self, process, base_url, log_path, database):
+    def __init__(self, process, base_url, log_path, database, log_file=None, command=None):
         self.process = process
         self.base_url = base_url
         self.log_path = log_path
         self.database = database
+        self.log_file = log_file
+        self.command = command
 
     def log_text(self):
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -118,12 +120,16 @@ def recorder():
     return RECORDER
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory, recorder):
+def launch_server(workdir):
+    """Starts the Linkgate binary on a free loopback port with a fresh database in `workdir`.
+
+    Waits until GET /status answers 200; fails the calling test/fixture (with the server log) if it
+    does not. Used by the session `server` fixture and by suites that need a private instance.
+    """
     binary = Path(os.environ.get("LINKGATE_BIN", str(DEFAULT_BIN)))
     if not binary.is_file():
         pytest.fail(f"server binary not found: {binary} (build it, or set LINKGATE_BIN)")
-    workdir = tmp_path_factory.mktemp("linkgate")
+    workdir = Path(workdir)
     database = workdir / "linkgate.sqlite"
     log_path = workdir / "server.log"
     port = _free_port()
@@ -136,7 +142,7 @@ def server(tmp_path_factory, recorder):
     log_file = open(log_path, "wb")
     process = subprocess.Popen(command, cwd=str(REPO_ROOT), env=env, stdout=log_file,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    srv = Server(process, base_url, log_path, database)
+    srv = Server(process, base_url, log_path, database, log_file=log_file, command=command)
 
     deadline = time.monotonic() + STARTUP_TIMEOUT
     ready = False
@@ -161,10 +167,12 @@ def server(tmp_path_factory, recorder):
                else f"did not answer GET /status within {STARTUP_TIMEOUT:.0f} s")
         pytest.fail(f"server {why}; command: {' '.join(command)}\n"
                     f"--- server log ---\n{srv.log_text()}")
+    return srv
 
-    yield srv
 
-    # Graceful shutdown: SIGTERM must stop the server with exit code 0 within 10 s.
+def shutdown_server(srv):
+    """Graceful shutdown: SIGTERM must stop the server with exit code 0 within 10 s (else: fail)."""
+    process = srv.process
     try:
         if process.poll() is not None:
             pytest.fail(f"server died during the tests (exit code {process.returncode})\n"
@@ -179,7 +187,15 @@ def server(tmp_path_factory, recorder):
                         f"--- server log ---\n{srv.log_text()}")
         assert code == 0, f"server exited with code {code} after SIGTERM\n--- server log ---\n{srv.log_text()}"
     finally:
-        log_file.close()
+        if srv.log_file is not None:
+            srv.log_file.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, recorder):
+    srv = launch_server(tmp_path_factory.mktemp("linkgate"))
+    yield srv
+    shutdown_server(srv)
 
 
 @pytest.fixture(scope="session")

@@ -9,98 +9,27 @@ from the profile page. Screenshots of the pages go to $LINKGATE_SCREENSHOTS (def
 Needs Debian's chromium and chromium-driver (scripts/install-test-deps installs them). When either
 is missing the tests FAIL with a message saying so; they are never skipped.
 """
-import os
 import secrets
-import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from conftest import SCREENSHOT_FILES, screenshots_dir
+from browser_support import (CallbackServer, Chromium, assert_labelled, screenshot, wait_for, wait_for_callback,
+                             wait_for_path)
 from oauth_support import (APPLICATIONS, CONSENT, PROFILE_APPS, Admin, assert_json, assert_token_response,
                            authorize_url, pkce_pair)
 
 try:
-    from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException, WebDriverException
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
-    SELENIUM_IMPORT_ERROR = None
-except ImportError as error:  # reported as a test failure, never a skip
-    SELENIUM_IMPORT_ERROR = error
-
-CHROMIUM = os.environ.get("LINKGATE_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("LINKGATE_CHROMEDRIVER", "/usr/bin/chromedriver")
-WAIT = 20
+except ImportError:  # browser_support's Chromium reports the missing package as a test failure
+    pass
 
 
 # --------------------------------------------------------------------------------------------
-# The application's redirect endpoint
+# The application's redirect endpoint (CallbackServer, in browser_support.py)
 # --------------------------------------------------------------------------------------------
-
-class CallbackServer:
-    """Records every GET to /cb… (path, query pairs, Referer) and answers with a small page."""
-
-    def __init__(self):
-        self.received = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server API
-                split = urlsplit(self.path)
-                if split.path == "/frame":
-                    body = f'<!doctype html><title>Framing test</title><iframe id="victim" src="{outer.frame_target}" ' \
-                           'width="600" height="400"></iframe>'
-                elif split.path == "/frameable":
-                    body = '<!doctype html><title>Frameable</title><input id="username" aria-label="control">'
-                elif split.path.startswith("/cb"):
-                    with outer.lock:
-                        outer.received.append({"path": split.path, "query": split.query,
-                                               "params": parse_qsl(split.query, keep_blank_values=True),
-                                               "referer": self.headers.get("Referer")})
-                    body = ('<!doctype html><html lang="en"><title>Example app</title>'
-                            '<h1 id="landed">Example app: Linkgate sent you back</h1>')
-                else:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                data = body.encode("utf-8")
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.frame_target = "about:blank"
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="callback-server", daemon=True)
-        self.thread.start()
-
-    def url(self, path="/cb"):
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def hits(self, path):
-        with self.lock:
-            return [r for r in self.received if r["path"] == path]
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
 
 @pytest.fixture(scope="module")
 def callback():
@@ -110,60 +39,8 @@ def callback():
 
 
 # --------------------------------------------------------------------------------------------
-# Chromium
+# Chromium (Chromium, wait_for…, screenshot, assert_labelled: in browser_support.py)
 # --------------------------------------------------------------------------------------------
-
-class Chromium:
-    """Starts headless Chromium on first use, inside the test, so that a missing browser FAILS it."""
-
-    def __init__(self):
-        self._driver = None
-        self._profile = None
-
-    @property
-    def driver(self):
-        if self._driver is None:
-            self._driver = self._start()
-        return self._driver
-
-    def _start(self):
-        problems = []
-        if SELENIUM_IMPORT_ERROR is not None:
-            problems.append(f"the Python package selenium is not installed ({SELENIUM_IMPORT_ERROR}); "
-                            "pip install -r scripts/e2e/requirements.txt")
-        for what, path, package in (("Chromium", CHROMIUM, "chromium"), ("ChromeDriver", CHROMEDRIVER, "chromium-driver")):
-            if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-                problems.append(f"{what} not found at {path} (install the Debian package {package}, "
-                                "e.g. with scripts/install-test-deps)")
-        if problems:
-            pytest.fail("the real-browser end-to-end tests cannot run: " + "; ".join(problems), pytrace=False)
-        self._profile = tempfile.TemporaryDirectory(prefix="linkgate-chromium-")
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,900",
-                    "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-extensions", "--lang=en-US",
-                    f"--user-data-dir={self._profile.name}"):
-            options.add_argument(arg)
-        try:
-            driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        except WebDriverException as error:
-            pytest.fail(f"headless Chromium ({CHROMIUM}) with {CHROMEDRIVER} did not start: {error.msg}", pytrace=False)
-        driver.set_page_load_timeout(WAIT)
-        return driver
-
-    def fresh(self):
-        """Forget every cookie (a new person at the keyboard)."""
-        self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
-
-    def quit(self):
-        if self._driver is not None:
-            self._driver.quit()
-            self._driver = None
-        if self._profile is not None:
-            self._profile.cleanup()
-            self._profile = None
-
 
 @pytest.fixture(scope="module")
 def chromium():
@@ -175,48 +52,6 @@ def chromium():
 @pytest.fixture(scope="module")
 def admin(http, base_url, admin_auth, recorder):
     return Admin(http, base_url, admin_auth, recorder)
-
-
-def wait_for(driver, condition, what):
-    try:
-        return WebDriverWait(driver, WAIT, poll_frequency=0.05).until(lambda d: condition(d))
-    except TimeoutException:
-        pytest.fail(f"timed out waiting for {what}; the browser is at {driver.current_url}\n"
-                    f"--- page ---\n{driver.page_source[:2000]}")
-
-
-def wait_for_path(driver, base_url, path):
-    def at(d):
-        url = d.current_url
-        return url.startswith(base_url + "/") and urlsplit(url).path == path and d.execute_script(
-            "return document.readyState") == "complete"
-    wait_for(driver, at, f"{base_url}{path}")
-
-
-def wait_for_callback(driver, callback, path="/cb"):
-    wait_for(driver, lambda d: d.current_url.startswith(callback.url(path)) and callback.hits(path)
-             and d.find_elements(By.ID, "landed"), f"the redirect to {callback.url(path)}")
-    hits = callback.hits(path)
-    assert len(hits) == 1, hits
-    return hits[0]
-
-
-def screenshot(driver, name):
-    folder = screenshots_dir()
-    path = folder / name
-    assert driver.save_screenshot(str(path)), f"could not save {path}"
-    assert path.stat().st_size > 1000, f"{path} looks empty"
-    SCREENSHOT_FILES.append(path)
-    print(f"screenshot saved: {path} (folder {folder})")
-    return path
-
-
-def assert_labelled(driver, element_id):
-    """A real browser's view: the field has at least one <label> attached."""
-    element = driver.find_element(By.ID, element_id)
-    labels = driver.execute_script("return Array.from(arguments[0].labels || []).map(l => l.textContent.trim())", element)
-    assert labels and all(labels), f"#{element_id} has no label: {labels}"
-    return element
 
 
 def exchange(admin, client, code, redirect_uri, verifier, scope):

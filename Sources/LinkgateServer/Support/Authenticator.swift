@@ -73,9 +73,9 @@ struct Authenticator: Sendable {
     }
 
     /// INTERFACE §8: every use of a two-legged or impersonating credential is audited, refusals included.
-    func recordUse(_ principal: Principal, refusal: String?) async throws {
+    func recordUse(_ principal: Principal, subject: String? = nil, refusal: String?) async throws {
         guard let mode = principal.mode, mode != .user, let client = principal.client else { return }
-        try await audit.record(AuditAction.tokenUse, actor: client, client: client, subject: principal.user?.name,
+        try await audit.record(AuditAction.tokenUse, actor: client, client: client, subject: subject ?? principal.user?.name,
                                outcome: refusal == nil ? .success : .failure,
                                detail: "\(principal.authProtocol.rawValue), mode \(mode.rawValue)" + (refusal.map { ": refused, \($0)" } ?? ""))
     }
@@ -105,16 +105,27 @@ struct Authenticator: Sendable {
 extension Authenticator {
     /// RFC 6750 §2.1 Bearer credentials; anything not live is `invalid_token`.
     func bearer(_ token: String) async throws -> Principal {
-        guard let (record, user) = try await oauth2.bearer(token) else {
-            throw APIError(.unauthorized, code: "unauthorized", "invalid_token: the access token is invalid, expired or revoked",
-                           headers: [.wwwAuthenticate: Self.bearerChallenge + ", error=\"invalid_token\""])
+        let invalid = APIError(.unauthorized, code: "unauthorized", "invalid_token: the access token is invalid, expired or revoked",
+                               headers: [.wwwAuthenticate: Self.bearerChallenge + ", error=\"invalid_token\""])
+        switch try await oauth2.bearer(token) {
+        case .live(let record, let user):
+            return Principal(user: user, authProtocol: .oauth2, mode: Self.mode(record.mode), client: record.clientId, scope: record.scope)
+        case .revoked(let record):
+            // A revoked two-legged or impersonating token presented again is an audited refusal.
+            try await recordUse(Principal(user: nil, authProtocol: .oauth2, mode: Self.mode(record.mode), client: record.clientId,
+                                          scope: record.scope), subject: record.userName, refusal: "the token was revoked")
+            throw invalid
+        case .invalid:
+            throw invalid
         }
-        let mode: Principal.Mode = switch record.mode {
+    }
+
+    static func mode(_ mode: TokenMode) -> Principal.Mode {
+        switch mode {
         case .user: .user
         case .application: .application
         case .impersonation: .impersonation
         }
-        return Principal(user: user, authProtocol: .oauth2, mode: mode, client: record.clientId, scope: record.scope)
     }
 }
 
@@ -129,9 +140,8 @@ extension Authenticator {
             case .application: .application
             case .impersonation: .impersonation
             }
-            if verified.mode == .user, let token = try? ProtocolParameters.collect(request).token {
-                try await oauth1Flow.recordUse(of: token)
-            }
+            let token = verified.mode == .user ? (try? ProtocolParameters.collect(request))?.token : nil
+            try await oauth1Flow.recordUse(consumer: verified.consumer.key, token: token)
             // OAuth 1.0 tokens carry no scope: like Basic they are limited only by the user's rights.
             return Principal(user: verified.user, authProtocol: .oauth1, mode: mode, client: verified.consumer.key, scope: nil)
         } catch let problem as OAuth1Problem {
