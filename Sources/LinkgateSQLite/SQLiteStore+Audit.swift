@@ -22,7 +22,7 @@ extension SQLiteStore: AuditStore {
             if let before = query.before { conditions.append("id < ?"); arguments.append(before) }
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments.append(query.limit)
-            return try Row.fetchAll(db, sql: "SELECT * FROM audit \(filter) ORDER BY id DESC LIMIT ?",
+            return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM audit \(filter) ORDER BY id DESC LIMIT ?"),
                                     arguments: StatementArguments(arguments)).map {
                 AuditEntry(id: $0["id"], time: $0["time"], actor: $0["actor"], client: $0["client"], subject: $0["subject"],
                            action: $0["action"], outcome: AuditEntry.Outcome(rawValue: $0["outcome"]) ?? .failure, detail: $0["detail"])

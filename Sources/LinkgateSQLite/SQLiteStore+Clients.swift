@@ -22,14 +22,18 @@ extension SQLiteStore: OAuth2ClientStore {
     }
 
     public func client(clientId: String) async throws -> OAuth2Client? {
+        try await clientCache.value(clientId) { try await clientRow(clientId) }
+    }
+
+    private func clientRow(_ clientId: String) async throws -> OAuth2Client? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM oauth2_clients WHERE client_id = ?", arguments: [clientId]).map(Self.client(from:))
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth2_clients WHERE client_id = ?"), arguments: [clientId]).map(Self.client(from:))
         }
     }
 
     public func clients() async throws -> [OAuth2Client] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM oauth2_clients ORDER BY name_key").map(Self.client(from:))
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM oauth2_clients ORDER BY name_key")).map(Self.client(from:))
         }
     }
 
@@ -46,6 +50,7 @@ extension SQLiteStore: OAuth2ClientStore {
                                 client.scope.rawValue, client.impersonation, client.publicKey, client.executeAs, client.clientId])
                 guard db.changesCount == 1 else { throw StoreError.notFound }
             }
+            clientCache.invalidate()
         } catch StoreError.conflict {
             throw StoreError.conflict("a client named '\(client.name)' already exists")
         }
@@ -54,9 +59,10 @@ extension SQLiteStore: OAuth2ClientStore {
     public func deleteClient(clientId: String) async throws {
         try await write { db in
             // Codes and tokens go with the client by ON DELETE CASCADE.
-            try db.execute(sql: "DELETE FROM oauth2_clients WHERE client_id = ?", arguments: [clientId])
+            try db.cachedStatement(sql: "DELETE FROM oauth2_clients WHERE client_id = ?").execute(arguments: [clientId])
             guard db.changesCount == 1 else { throw StoreError.notFound }
         }
+        clientCache.invalidate()
     }
 
     static func encode(_ redirects: [String]) -> String {

@@ -19,12 +19,12 @@ extension SQLiteStore: OAuth1Store {
 
     public func consumer(key: String) async throws -> Consumer? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM oauth1_consumers WHERE key = ?", arguments: [key]).map(Self.consumer(from:))
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth1_consumers WHERE key = ?"), arguments: [key]).map(Self.consumer(from:))
         }
     }
 
     public func consumers() async throws -> [Consumer] {
-        try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM oauth1_consumers ORDER BY key").map(Self.consumer(from:)) }
+        try await read { db in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM oauth1_consumers ORDER BY key")).map(Self.consumer(from:)) }
     }
 
     public func updateConsumer(_ consumer: Consumer) async throws {
@@ -43,16 +43,15 @@ extension SQLiteStore: OAuth1Store {
 
     public func deleteConsumer(key: String) async throws {
         try await write { db in
-            try db.execute(sql: "DELETE FROM oauth1_consumers WHERE key = ?", arguments: [key])
+            try db.cachedStatement(sql: "DELETE FROM oauth1_consumers WHERE key = ?").execute(arguments: [key])
             guard db.changesCount == 1 else { throw StoreError.notFound }
-            try db.execute(sql: "DELETE FROM oauth1_nonces WHERE consumer_key = ?", arguments: [key])
+            try db.cachedStatement(sql: "DELETE FROM oauth1_nonces WHERE consumer_key = ?").execute(arguments: [key])
         }
     }
 
     public func recordNonce(consumerKey: String, nonce: String, timestamp: Int64) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "INSERT INTO oauth1_nonces (consumer_key, nonce, timestamp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                           arguments: [consumerKey, nonce, timestamp])
+            try db.cachedStatement(sql: "INSERT INTO oauth1_nonces (consumer_key, nonce, timestamp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").execute(arguments: [consumerKey, nonce, timestamp])
             return db.changesCount == 1
         }
     }
@@ -63,24 +62,24 @@ extension SQLiteStore: OAuth1Store {
 
     public func token(digest: String) async throws -> OAuth1TokenRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM oauth1_tokens WHERE digest = ?", arguments: [digest]).map(Self.oauth1Token(from:))
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth1_tokens WHERE digest = ?"), arguments: [digest]).map(Self.oauth1Token(from:))
         }
     }
 
     public func decideRequestToken(digest: String, userName: String, approve: Bool, verifierDigest: String?, now: Int64) async throws -> OAuth1TokenRecord? {
         try await write { db in
-            try Row.fetchOne(db, sql: """
+            try Row.fetchOne(db.cachedStatement(sql: """
                 UPDATE oauth1_tokens SET authorization = ?, user_name = ?, verifier_digest = ?
                 WHERE digest = ? AND kind = 'request' AND authorization = 'pending' AND expires_at > ?
                 RETURNING *
-                """, arguments: [approve ? "approved" : "denied", userName, verifierDigest, digest, now]).map(Self.oauth1Token(from:))
+                """), arguments: [approve ? "approved" : "denied", userName, verifierDigest, digest, now]).map(Self.oauth1Token(from:))
         }
     }
 
     public func exchangeRequestToken(digest: String, consumerKey: String, verifierDigest: String?, now: Int64,
                                      access: @escaping @Sendable (OAuth1TokenRecord) -> OAuth1TokenRecord) async throws -> RequestTokenExchange {
         try await write { db in
-            guard let record = try Row.fetchOne(db, sql: "SELECT * FROM oauth1_tokens WHERE digest = ?", arguments: [digest])
+            guard let record = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth1_tokens WHERE digest = ?"), arguments: [digest])
                 .map(Self.oauth1Token(from:)) else { return .notFound }
             guard record.kind == .request else { return .notARequestToken }
             guard record.consumerKey == consumerKey else { return .otherConsumer }
@@ -94,44 +93,44 @@ extension SQLiteStore: OAuth1Store {
                 guard let expected = record.verifierDigest, let given = verifierDigest, expected == given else { return .wrongVerifier }
             }
             // Single use: the request token goes as its access token is stored.
-            try db.execute(sql: "DELETE FROM oauth1_tokens WHERE digest = ?", arguments: [digest])
+            try db.cachedStatement(sql: "DELETE FROM oauth1_tokens WHERE digest = ?").execute(arguments: [digest])
             let new = access(record)
             try Self.insert(new, db)
-            try db.execute(sql: "UPDATE oauth1_consumers SET last_used_at = ? WHERE key = ?", arguments: [now, consumerKey])
+            try db.cachedStatement(sql: "UPDATE oauth1_consumers SET last_used_at = ? WHERE key = ?").execute(arguments: [now, consumerKey])
             return .exchanged(new)
         }
     }
 
     public func recordUse(consumerKey: String, tokenDigest: String?, now: Int64) async throws {
         try await write { db in
-            try db.execute(sql: "UPDATE oauth1_consumers SET last_used_at = ? WHERE key = ?", arguments: [now, consumerKey])
+            try db.cachedStatement(sql: "UPDATE oauth1_consumers SET last_used_at = ? WHERE key = ?").execute(arguments: [now, consumerKey])
             if let tokenDigest {
-                try db.execute(sql: "UPDATE oauth1_tokens SET last_used_at = ? WHERE digest = ?", arguments: [now, tokenDigest])
+                try db.cachedStatement(sql: "UPDATE oauth1_tokens SET last_used_at = ? WHERE digest = ?").execute(arguments: [now, tokenDigest])
             }
         }
     }
 
     public func accessTokens(userName: String, now: Int64) async throws -> [OAuth1TokenRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: """
+            try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT * FROM oauth1_tokens WHERE user_name = ? AND kind = 'access' AND expires_at > ? ORDER BY issued_at, id
-                """, arguments: [userName, now]).map(Self.oauth1Token(from:))
+                """), arguments: [userName, now]).map(Self.oauth1Token(from:))
         }
     }
 
     public func revokeAccessToken(id: String, userName: String) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "DELETE FROM oauth1_tokens WHERE id = ? AND user_name = ? AND kind = 'access'", arguments: [id, userName])
+            try db.cachedStatement(sql: "DELETE FROM oauth1_tokens WHERE id = ? AND user_name = ? AND kind = 'access'").execute(arguments: [id, userName])
             return db.changesCount == 1
         }
     }
 
     public func pruneOAuth1(now: Int64, nonceWindow: Int64) async throws -> Int {
         try await write { db in
-            try db.execute(sql: "DELETE FROM oauth1_tokens WHERE expires_at <= ?", arguments: [now])
+            try db.cachedStatement(sql: "DELETE FROM oauth1_tokens WHERE expires_at <= ?").execute(arguments: [now])
             var removed = db.changesCount
             // A nonce can only repeat while its timestamp is inside the window.
-            try db.execute(sql: "DELETE FROM oauth1_nonces WHERE timestamp < ?", arguments: [now - nonceWindow])
+            try db.cachedStatement(sql: "DELETE FROM oauth1_nonces WHERE timestamp < ?").execute(arguments: [now - nonceWindow])
             removed += db.changesCount
             return removed
         }
@@ -167,14 +166,14 @@ extension SQLiteStore: OAuth1Store {
 
 extension SQLiteStore: SettingsStore {
     public func setting(_ key: String) async throws -> String? {
-        try await read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+        try await read { db in try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM settings WHERE key = ?"), arguments: [key]) }
     }
 
     public func settingOrCreate(_ key: String, _ make: @escaping @Sendable () throws -> String) async throws -> String {
         try await write { db in
-            if let existing = try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) { return existing }
+            if let existing = try String.fetchOne(db.cachedStatement(sql: "SELECT value FROM settings WHERE key = ?"), arguments: [key]) { return existing }
             let value = try make()
-            try db.execute(sql: "INSERT INTO settings (key, value) VALUES (?, ?)", arguments: [key, value])
+            try db.cachedStatement(sql: "INSERT INTO settings (key, value) VALUES (?, ?)").execute(arguments: [key, value])
             return value
         }
     }
@@ -184,11 +183,11 @@ extension SQLiteStore {
     public func consumerUsage(now: Int64) async throws -> [String: LinkUsage] {
         try await read { db in
             var usage: [String: LinkUsage] = [:]
-            for row in try Row.fetchAll(db, sql: """
+            for row in try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT c.key, c.last_used_at AS last,
                        (SELECT COUNT(*) FROM oauth1_tokens t WHERE t.consumer_key = c.key AND t.kind = 'access' AND t.expires_at > ?) AS active
                 FROM oauth1_consumers c
-                """, arguments: [now]) {
+                """), arguments: [now]) {
                 usage[row["key"]] = LinkUsage(activeTokens: row["active"], lastUsedAt: row["last"])
             }
             return usage

@@ -20,18 +20,18 @@ extension SQLiteStore: OAuth2GrantStore {
     public func redeemCode(digest: String, clientId: String, now: Int64) async throws -> CodeRedemption {
         try await write { db in
             // Spend the code only if it is live and this client's; RETURNING tells whether it was.
-            if let row = try Row.fetchOne(db, sql: """
+            if let row = try Row.fetchOne(db.cachedStatement(sql: """
                 UPDATE oauth2_codes SET used_at = ?
                 WHERE digest = ? AND client_id = ? AND used_at IS NULL AND expires_at > ?
                 RETURNING *
-                """, arguments: [now, digest, clientId, now]) {
+                """), arguments: [now, digest, clientId, now]) {
                 return .redeemed(Self.code(from: row))
             }
             // A second redemption by the same client: revoke everything the code produced.
-            if let family = try String.fetchOne(db, sql: """
+            if let family = try String.fetchOne(db.cachedStatement(sql: """
                 SELECT family_id FROM oauth2_codes WHERE digest = ? AND client_id = ? AND used_at IS NOT NULL
-                """, arguments: [digest, clientId]) {
-                try db.execute(sql: "DELETE FROM oauth2_tokens WHERE family_id = ?", arguments: [family])
+                """), arguments: [digest, clientId]) {
+                try db.cachedStatement(sql: "DELETE FROM oauth2_tokens WHERE family_id = ?").execute(arguments: [family])
                 return .replayed
             }
             return .invalid
@@ -50,11 +50,11 @@ extension SQLiteStore: OAuth2GrantStore {
     public func rotateRefreshToken(digest: String, clientId: String, now: Int64,
                                    replacements: @escaping @Sendable (TokenRecord) -> [TokenRecord]) async throws -> RefreshRotation {
         try await write { db in
-            if let row = try Row.fetchOne(db, sql: """
+            if let row = try Row.fetchOne(db.cachedStatement(sql: """
                 UPDATE oauth2_tokens SET rotated_at = ?
                 WHERE digest = ? AND kind = 'refresh' AND client_id = ? AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?
                 RETURNING *
-                """, arguments: [now, digest, clientId, now]) {
+                """), arguments: [now, digest, clientId, now]) {
                 let old = Self.token(from: row)
                 let new = replacements(old)
                 for token in new { try Self.insert(token, db) }
@@ -62,10 +62,10 @@ extension SQLiteStore: OAuth2GrantStore {
                 return .rotated(old: old)
             }
             // A dead (rotated) refresh token came back: revoke the whole grant (RFC 9700 §4.14.2).
-            if let family = try String.fetchOne(db, sql: """
+            if let family = try String.fetchOne(db.cachedStatement(sql: """
                 SELECT family_id FROM oauth2_tokens WHERE digest = ? AND kind = 'refresh' AND client_id = ? AND rotated_at IS NOT NULL
-                """, arguments: [digest, clientId]) {
-                try db.execute(sql: "DELETE FROM oauth2_tokens WHERE family_id = ?", arguments: [family])
+                """), arguments: [digest, clientId]) {
+                try db.cachedStatement(sql: "DELETE FROM oauth2_tokens WHERE family_id = ?").execute(arguments: [family])
                 return .reused
             }
             return .invalid
@@ -74,31 +74,31 @@ extension SQLiteStore: OAuth2GrantStore {
 
     public func liveToken(digest: String, now: Int64) async throws -> TokenRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: """
+            try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND rotated_at IS NULL AND revoked_at IS NULL
-                """, arguments: [digest, now]).map(Self.token(from:))
+                """), arguments: [digest, now]).map(Self.token(from:))
         }
     }
 
     public func revokedToken(digest: String, now: Int64) async throws -> TokenRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND revoked_at IS NOT NULL",
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND revoked_at IS NOT NULL"),
                              arguments: [digest, now]).map(Self.token(from:))
         }
     }
 
     public func revokeToken(digest: String, clientId: String, now: Int64) async throws -> Bool {
         try await write { db in
-            guard let row = try Row.fetchOne(db, sql: """
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT kind, family_id FROM oauth2_tokens WHERE digest = ? AND client_id = ? AND revoked_at IS NULL
-                """, arguments: [digest, clientId]) else { return false }
+                """), arguments: [digest, clientId]) else { return false }
             let kind: String = row["kind"]
             if kind == TokenRecord.Kind.refresh.rawValue {
                 // RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
                 let family: String = row["family_id"]
-                try db.execute(sql: "UPDATE oauth2_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL", arguments: [now, family])
+                try db.cachedStatement(sql: "UPDATE oauth2_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL").execute(arguments: [now, family])
             } else {
-                try db.execute(sql: "UPDATE oauth2_tokens SET revoked_at = ? WHERE digest = ?", arguments: [now, digest])
+                try db.cachedStatement(sql: "UPDATE oauth2_tokens SET revoked_at = ? WHERE digest = ?").execute(arguments: [now, digest])
             }
             return true
         }
@@ -106,18 +106,18 @@ extension SQLiteStore: OAuth2GrantStore {
 
     public func consent(userName: String, clientId: String) async throws -> ConsentRecord? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM oauth2_consents WHERE user_name = ? AND client_id = ?",
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth2_consents WHERE user_name = ? AND client_id = ?"),
                              arguments: [userName, clientId]).map(Self.consent(from:))
         }
     }
 
     public func saveConsent(userName: String, clientId: String, scope: Scope, now: Int64) async throws -> ConsentRecord {
         try await write { db in
-            if var existing = try Row.fetchOne(db, sql: "SELECT * FROM oauth2_consents WHERE user_name = ? AND client_id = ?",
+            if var existing = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth2_consents WHERE user_name = ? AND client_id = ?"),
                                                arguments: [userName, clientId]).map(Self.consent(from:)) {
                 if scope > existing.scope {
                     existing.scope = scope
-                    try db.execute(sql: "UPDATE oauth2_consents SET scope = ? WHERE id = ?", arguments: [scope.rawValue, existing.id])
+                    try db.cachedStatement(sql: "UPDATE oauth2_consents SET scope = ? WHERE id = ?").execute(arguments: [scope.rawValue, existing.id])
                 }
                 return existing
             }
@@ -132,19 +132,18 @@ extension SQLiteStore: OAuth2GrantStore {
 
     public func consents(userName: String) async throws -> [ConsentRecord] {
         try await read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM oauth2_consents WHERE user_name = ? ORDER BY authorized_at, id",
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM oauth2_consents WHERE user_name = ? ORDER BY authorized_at, id"),
                              arguments: [userName]).map(Self.consent(from:))
         }
     }
 
     public func revokeConsent(id: String, userName: String) async throws -> Bool {
         try await write { db in
-            guard let clientId = try String.fetchOne(db, sql: "SELECT client_id FROM oauth2_consents WHERE id = ? AND user_name = ?",
+            guard let clientId = try String.fetchOne(db.cachedStatement(sql: "SELECT client_id FROM oauth2_consents WHERE id = ? AND user_name = ?"),
                                                      arguments: [id, userName]) else { return false }
-            try db.execute(sql: "DELETE FROM oauth2_consents WHERE id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM oauth2_codes WHERE user_name = ? AND client_id = ?", arguments: [userName, clientId])
-            try db.execute(sql: "DELETE FROM oauth2_tokens WHERE user_name = ? AND client_id = ? AND mode = 'user'",
-                           arguments: [userName, clientId])
+            try db.cachedStatement(sql: "DELETE FROM oauth2_consents WHERE id = ?").execute(arguments: [id])
+            try db.cachedStatement(sql: "DELETE FROM oauth2_codes WHERE user_name = ? AND client_id = ?").execute(arguments: [userName, clientId])
+            try db.cachedStatement(sql: "DELETE FROM oauth2_tokens WHERE user_name = ? AND client_id = ? AND mode = 'user'").execute(arguments: [userName, clientId])
             return true
         }
     }
@@ -154,20 +153,19 @@ extension SQLiteStore: OAuth2GrantStore {
     }
 
     static func recordUse(_ db: Database, clientId: String, consentUser: String?, now: Int64) throws {
-        try db.execute(sql: "UPDATE oauth2_clients SET last_used_at = ? WHERE client_id = ?", arguments: [now, clientId])
+        try db.cachedStatement(sql: "UPDATE oauth2_clients SET last_used_at = ? WHERE client_id = ?").execute(arguments: [now, clientId])
         if let consentUser {
-            try db.execute(sql: "UPDATE oauth2_consents SET last_used_at = ? WHERE user_name = ? AND client_id = ?",
-                           arguments: [now, consentUser, clientId])
+            try db.cachedStatement(sql: "UPDATE oauth2_consents SET last_used_at = ? WHERE user_name = ? AND client_id = ?").execute(arguments: [now, consentUser, clientId])
         }
     }
 
     public func pruneExpiredGrants(now: Int64) async throws -> Int {
         try await write { db in
-            try db.execute(sql: "DELETE FROM oauth2_codes WHERE expires_at <= ?", arguments: [now])
+            try db.cachedStatement(sql: "DELETE FROM oauth2_codes WHERE expires_at <= ?").execute(arguments: [now])
             var removed = db.changesCount
-            try db.execute(sql: "DELETE FROM oauth2_tokens WHERE expires_at <= ?", arguments: [now])
+            try db.cachedStatement(sql: "DELETE FROM oauth2_tokens WHERE expires_at <= ?").execute(arguments: [now])
             removed += db.changesCount
-            try db.execute(sql: "DELETE FROM oauth2_jwt_ids WHERE expires_at <= ?", arguments: [now])
+            try db.cachedStatement(sql: "DELETE FROM oauth2_jwt_ids WHERE expires_at <= ?").execute(arguments: [now])
             removed += db.changesCount
             return removed
         }
@@ -207,8 +205,7 @@ extension SQLiteStore: OAuth2GrantStore {
 extension SQLiteStore {
     public func recordAssertionId(clientId: String, jti: String, expiresAt: Int64) async throws -> Bool {
         try await write { db in
-            try db.execute(sql: "INSERT INTO oauth2_jwt_ids (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                           arguments: [clientId, jti, expiresAt])
+            try db.cachedStatement(sql: "INSERT INTO oauth2_jwt_ids (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").execute(arguments: [clientId, jti, expiresAt])
             return db.changesCount == 1
         }
     }
@@ -218,12 +215,12 @@ extension SQLiteStore {
     public func clientUsage(now: Int64) async throws -> [String: LinkUsage] {
         try await read { db in
             var usage: [String: LinkUsage] = [:]
-            for row in try Row.fetchAll(db, sql: """
+            for row in try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT c.client_id, c.last_used_at AS last,
                        (SELECT COUNT(*) FROM oauth2_tokens t
                         WHERE t.client_id = c.client_id AND t.expires_at > ? AND t.rotated_at IS NULL AND t.revoked_at IS NULL) AS active
                 FROM oauth2_clients c
-                """, arguments: [now]) {
+                """), arguments: [now]) {
                 usage[row["client_id"]] = LinkUsage(activeTokens: row["active"], lastUsedAt: row["last"])
             }
             return usage

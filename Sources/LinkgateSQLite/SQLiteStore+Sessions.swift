@@ -12,19 +12,19 @@ extension SQLiteStore: SessionStore {
 
     public func session(digest: String, now: Int64) async throws -> Session? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE id_digest = ? AND expires_at > ?", arguments: [digest, now]).map {
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sessions WHERE id_digest = ? AND expires_at > ?"), arguments: [digest, now]).map {
                 Session(idDigest: $0["id_digest"], userName: $0["user_name"], createdAt: $0["created_at"], expiresAt: $0["expires_at"])
             }
         }
     }
 
     public func deleteSession(digest: String) async throws {
-        try await write { db in try db.execute(sql: "DELETE FROM sessions WHERE id_digest = ?", arguments: [digest]) }
+        try await write { db in try db.cachedStatement(sql: "DELETE FROM sessions WHERE id_digest = ?").execute(arguments: [digest]) }
     }
 
     public func pruneSessions(now: Int64) async throws -> Int {
         try await write { db in
-            try db.execute(sql: "DELETE FROM sessions WHERE expires_at <= ?", arguments: [now])
+            try db.cachedStatement(sql: "DELETE FROM sessions WHERE expires_at <= ?").execute(arguments: [now])
             return db.changesCount
         }
     }
