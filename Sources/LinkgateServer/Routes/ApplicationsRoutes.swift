@@ -1,4 +1,3 @@
-import Foundation
 import Hummingbird
 import LinkgateCore
 import OAuth2
@@ -43,7 +42,7 @@ struct ApplicationsRoutes {
                 "id": app.id, "name": app.name, "protocol": app.protocolName == "oauth2" ? "OAuth 2.0" : "OAuth 1.0a",
                 "scope": app.scope?.rawValue ?? "your permissions",
                 "scopeSummary": app.scope?.summary ?? "Everything your account may do",
-                "authorizedAt": Self.date(app.authorizedAt), "lastUsedAt": app.lastUsedAt.map(Self.date) ?? "never",
+                "authorizedAt": Console.date(app.authorizedAt), "lastUsedAt": Console.date(app.lastUsedAt),
             ]
         }
         let revoked = request.uri.queryParameters["revoked"] != nil
@@ -112,11 +111,5 @@ struct ApplicationsRoutes {
         let principal = try await services.auth.principal(request, needs: scope)
         guard let user = principal.user else { throw APIError.forbidden("an application principal has no authorized applications") }
         return user
-    }
-
-    static func date(_ epoch: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(epoch))) + " UTC"
     }
 }
