@@ -29,10 +29,7 @@ struct Console {
     /// A POSTed console form: read, CSRF-checked against the admin's session.
     func form(_ request: Request) async throws -> (session: Sessions.Current, form: [(name: String, value: String)]) {
         let session = try await admin(request)
-        let form: [(name: String, value: String)]
-        do { form = try await request.readForm() } catch let error as APIError {
-            throw PageError(status: error.status, title: "Request refused", message: error.message)
-        }
+        let form = try await request.readPageForm()
         guard Sessions.checkCSRF(try form.single("csrf_token"), session: session) else {
             throw PageError.forbidden("The form did not carry this session's token. Nothing was changed.")
         }

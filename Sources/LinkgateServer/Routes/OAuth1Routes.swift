@@ -63,10 +63,7 @@ struct OAuth1Routes {
     }
 
     @Sendable func authorizeDecision(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let form: [(name: String, value: String)]
-        do { form = try await request.readForm() } catch let error as APIError {
-            throw PageError(status: error.status, title: "Request refused", message: error.message)
-        }
+        let form = try await request.readPageForm()
         guard let session = try await services.sessions.current(request) else {
             throw PageError.forbidden("Your session has ended. Log in and start again from the application.")
         }

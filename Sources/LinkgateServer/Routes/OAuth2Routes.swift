@@ -59,7 +59,7 @@ struct OAuth2Routes {
 
     /// The consent form's answer: CSRF-checked, re-validated, then a redirect with a code or `access_denied`.
     @Sendable func consentDecision(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let form = try await pageForm(request)
+        let form = try await request.readPageForm()
         let params = OAuthParameters(form.filter { Self.requestParameters.contains($0.name) })
         let (_, trusted) = try await trustedRequest(params.pairs)
         guard let session = try await services.sessions.current(request) else {
@@ -115,14 +115,6 @@ struct OAuth2Routes {
 
     private func errorPageResponse(_ message: String) -> PageError {
         PageError(status: .badRequest, title: "This application's request cannot be completed", message: message)
-    }
-
-    private func pageForm(_ request: Request) async throws -> [(name: String, value: String)] {
-        do {
-            return try await request.readForm()
-        } catch let error as APIError {
-            throw PageError(status: error.status, title: "Request refused", message: error.message)
-        }
     }
 
     static func host(of uri: String) -> String {

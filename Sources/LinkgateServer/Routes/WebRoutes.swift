@@ -15,7 +15,7 @@ struct WebRoutes {
     }
 
     @Sendable func home(_ request: Request, context: LinkgateContext) async throws -> Response {
-        guard let current = try await services.sessions.current(request) else { return Self.redirect(to: "/login") }
+        guard let current = try await services.sessions.current(request) else { return seeOther("/login") }
         return try services.pages.render("home", [
             "user": ["name": current.user.name, "displayName": current.user.displayName, "admin": current.user.admin],
             "csrfToken": current.csrfToken,
@@ -28,7 +28,7 @@ struct WebRoutes {
     }
 
     @Sendable func login(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let form = try await readForm(request)
+        let form = try await request.readPageForm()
         let next = Self.safeNext(try form.single("next"))
         // Login CSRF: the form's token must match the cookie set with the form (double submit).
         guard let submitted = try form.single("csrf_token"), let expected = request.cookies[Sessions.loginCSRFCookieName]?.value,
@@ -42,7 +42,7 @@ struct WebRoutes {
         }
         // A fresh session id on every login (no fixation); any earlier session of this browser ends.
         if let old = try await services.sessions.current(request) { try await services.sessions.end(old) }
-        var response = Self.redirect(to: next)
+        var response = seeOther(next)
         response.setCookie(try await services.sessions.start(for: user))
         response.setCookie(Cookie(name: Sessions.loginCSRFCookieName, value: "", maxAge: 0, path: "/login",
                                   secure: services.config.secureCookies, httpOnly: true, sameSite: .strict))
@@ -50,13 +50,13 @@ struct WebRoutes {
     }
 
     @Sendable func logout(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let form = try await readForm(request)
-        guard let current = try await services.sessions.current(request) else { return Self.redirect(to: "/login") }
+        let form = try await request.readPageForm()
+        guard let current = try await services.sessions.current(request) else { return seeOther("/login") }
         guard Sessions.checkCSRF(try form.single("csrf_token"), session: current) else {
             throw PageError.forbidden("The request did not carry this session's form token. Nothing was changed.")
         }
         try await services.sessions.end(current)
-        var response = Self.redirect(to: "/login")
+        var response = seeOther("/login")
         response.setCookie(services.sessions.expiredCookie)
         return response
     }
@@ -69,22 +69,9 @@ struct WebRoutes {
         return response
     }
 
-    /// Form bodies on pages: errors are shown as pages, not JSON.
-    private func readForm(_ request: Request) async throws -> [(name: String, value: String)] {
-        do {
-            return try await request.readForm()
-        } catch let error as APIError {
-            throw PageError(status: error.status, title: "Request refused", message: error.message)
-        }
-    }
-
     /// `next` only when it is a local path (INTERFACE §3), else the home page.
     static func safeNext(_ next: String?) -> String {
         guard let next, Rules.isLocalPath(next) else { return "/" }
         return next
-    }
-
-    static func redirect(to location: String) -> Response {
-        Response(status: .seeOther, headers: [.location: location, .cacheControl: "no-store"])
     }
 }

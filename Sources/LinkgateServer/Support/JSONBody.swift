@@ -86,6 +86,15 @@ extension Request {
             throw APIError.invalidRequest("the form body is not valid application/x-www-form-urlencoded")
         }
     }
+
+    /// `readForm()` for browser pages: a refused body is shown as an HTML page, not JSON.
+    func readPageForm() async throws -> [(name: String, value: String)] {
+        do {
+            return try await readForm()
+        } catch let error as APIError {
+            throw PageError(status: error.status, title: "Request refused", message: error.message)
+        }
+    }
 }
 
 extension Array where Element == (name: String, value: String) {
