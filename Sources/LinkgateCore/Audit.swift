@@ -84,7 +84,19 @@ public struct AuditLog: Sendable {
 
     public func record(_ action: String, actor: String?, client: String? = nil, subject: String? = nil,
                        outcome: AuditEntry.Outcome = .success, detail: String? = nil) async throws {
-        try await store.record(AuditEntry(time: now(), actor: actor, client: client, subject: subject, action: action, outcome: outcome,
-                                          detail: detail.map { String($0.prefix(500)) }))
+        try await store.record(entry(action, actor: actor, client: client, subject: subject, outcome: outcome, detail: detail))
+    }
+
+    /// An entry stamped now, for a store to append in the same transaction as the change it
+    /// describes (one commit instead of two on the token and signed-request paths).
+    public func entry(_ action: String, actor: String?, client: String? = nil, subject: String? = nil,
+                      outcome: AuditEntry.Outcome = .success, detail: String? = nil) -> AuditEntry {
+        AuditEntry(time: now(), actor: actor, client: client, subject: subject, action: action, outcome: outcome,
+                   detail: detail.map { String($0.prefix(500)) })
+    }
+
+    /// Appends an entry built with `entry(…)`.
+    public func record(_ entry: AuditEntry) async throws {
+        try await store.record(entry)
     }
 }

@@ -4,22 +4,49 @@
 public enum FormURLEncoded {
     public struct MalformedError: Error, Equatable, Sendable {}
 
+    // Both entry points work on the UTF-8 bytes in place: this runs on every token request.
+
     public static func parse(_ text: some StringProtocol) throws -> [(name: String, value: String)] {
-        var pairs: [(String, String)] = []
-        for part in text.split(separator: "&", omittingEmptySubsequences: true) {
-            let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = try decode(kv[0])
-            let value = kv.count == 2 ? try decode(kv[1]) : ""
-            pairs.append((name, value))
-        }
-        return pairs
+        if let pairs = try text.utf8.withContiguousStorageIfAvailable({ try parse(bytes: $0) }) { return pairs }
+        return try Array(text.utf8).withUnsafeBufferPointer { try parse(bytes: $0) }
+    }
+
+    /// Parses a body as received; throws on bad `%` escapes or components that are not UTF-8.
+    public static func parse(bytes: [UInt8]) throws -> [(name: String, value: String)] {
+        try bytes.withUnsafeBufferPointer { try parse(bytes: $0) }
     }
 
     /// Decodes one component; throws on bad `%` escapes or invalid UTF-8.
     public static func decode(_ component: some StringProtocol, plusIsSpace: Bool = true) throws -> String {
+        if let decoded = try component.utf8.withContiguousStorageIfAvailable({ try decode(bytes: $0, plusIsSpace: plusIsSpace) }) {
+            return decoded
+        }
+        return try Array(component.utf8).withUnsafeBufferPointer { try decode(bytes: $0, plusIsSpace: plusIsSpace) }
+    }
+
+    private static func parse(bytes: UnsafeBufferPointer<UInt8>) throws -> [(name: String, value: String)] {
+        var pairs: [(String, String)] = []
+        for part in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let part = UnsafeBufferPointer(rebasing: part)
+            if let equals = part.firstIndex(of: UInt8(ascii: "=")) {
+                pairs.append((try decode(bytes: UnsafeBufferPointer(rebasing: part[..<equals]), plusIsSpace: true),
+                              try decode(bytes: UnsafeBufferPointer(rebasing: part[(equals + 1)...]), plusIsSpace: true)))
+            } else {
+                pairs.append((try decode(bytes: part, plusIsSpace: true), ""))
+            }
+        }
+        return pairs
+    }
+
+    private static func decode(bytes input: UnsafeBufferPointer<UInt8>, plusIsSpace: Bool) throws -> String {
+        // Nothing to decode (the usual case for ids, secrets and tokens): the bytes as they are.
+        if !input.contains(where: { $0 == UInt8(ascii: "%") || ($0 == UInt8(ascii: "+") && plusIsSpace) }) {
+            guard let string = String(validating: input, as: UTF8.self) else { throw MalformedError() }
+            return string
+        }
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(component.utf8.count)
-        var it = component.utf8.makeIterator()
+        bytes.reserveCapacity(input.count)
+        var it = input.makeIterator()
         while let b = it.next() {
             if b == UInt8(ascii: "+") && plusIsSpace {
                 bytes.append(0x20)

@@ -28,6 +28,7 @@ public enum JSONValue: Sendable, Equatable, Decodable {
     /// Compact JSON text; object keys in a stable (sorted) order.
     public func serialized() -> String {
         var out = ""
+        out.reserveCapacity(256)
         write(to: &out)
         return out
     }
@@ -60,6 +61,12 @@ public enum JSONValue: Sendable, Equatable, Decodable {
 
     private static func writeString(_ s: String, to out: inout String) {
         out += "\""
+        // Most strings (ids, tokens, scopes) need no escape at all: copy them whole.
+        guard s.utf8.contains(where: mayNeedEscape) else {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -80,6 +87,12 @@ public enum JSONValue: Sendable, Equatable, Decodable {
             }
         }
         out += "\""
+    }
+
+    /// Bytes that start something `writeString` escapes: controls, `"`, `\\`, `<`, `>`, `&`,
+    /// and 0xE2, the lead byte of U+2028 and U+2029.
+    private static func mayNeedEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x3C || byte == 0x3E || byte == 0x26 || byte == 0xE2
     }
 }
 

@@ -12,20 +12,27 @@ public enum Base64URL {
         var out = [UInt8]()
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
         var i = 0
+        // Element by element: an array literal per group would allocate on every request.
         while i + 3 <= bytes.count {
             let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
-            out += [table[Int(n >> 18 & 63)], table[Int(n >> 12 & 63)], table[Int(n >> 6 & 63)], table[Int(n & 63)]]
+            out.append(table[Int(n >> 18 & 63)])
+            out.append(table[Int(n >> 12 & 63)])
+            out.append(table[Int(n >> 6 & 63)])
+            out.append(table[Int(n & 63)])
             i += 3
         }
         let rest = bytes.count - i
         if rest == 1 {
             let n = UInt32(bytes[i]) << 16
-            out += [table[Int(n >> 18 & 63)], table[Int(n >> 12 & 63)]]
-            if pad { out += Array("==".utf8) }
+            out.append(table[Int(n >> 18 & 63)])
+            out.append(table[Int(n >> 12 & 63)])
+            if pad { out.append(UInt8(ascii: "=")); out.append(UInt8(ascii: "=")) }
         } else if rest == 2 {
             let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
-            out += [table[Int(n >> 18 & 63)], table[Int(n >> 12 & 63)], table[Int(n >> 6 & 63)]]
-            if pad { out += Array("=".utf8) }
+            out.append(table[Int(n >> 18 & 63)])
+            out.append(table[Int(n >> 12 & 63)])
+            out.append(table[Int(n >> 6 & 63)])
+            if pad { out.append(UInt8(ascii: "=")) }
         }
         return String(decoding: out, as: UTF8.self)
     }
@@ -33,10 +40,15 @@ public enum Base64URL {
     /// Decodes base64url or standard base64, with or without padding. Nil for anything else
     /// (whitespace is not allowed).
     public static func decode(_ string: some StringProtocol) -> [UInt8]? {
+        if let decoded = string.utf8.withContiguousStorageIfAvailable({ decode(bytes: $0) }) { return decoded }
+        return Array(string.utf8).withUnsafeBufferPointer { decode(bytes: $0) }
+    }
+
+    private static func decode(bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         var values = [UInt8]()
-        values.reserveCapacity(string.utf8.count)
+        values.reserveCapacity(bytes.count)
         var padding = 0
-        for c in string.utf8 {
+        for c in bytes {
             if c == UInt8(ascii: "=") { padding += 1; continue }
             if padding > 0 { return nil }  // data after padding
             switch c {
@@ -55,7 +67,9 @@ public enum Base64URL {
         var i = 0
         while i + 4 <= values.count {
             let n = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6 | UInt32(values[i + 3])
-            out += [UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
+            out.append(UInt8(n >> 16 & 0xFF))
+            out.append(UInt8(n >> 8 & 0xFF))
+            out.append(UInt8(n & 0xFF))
             i += 4
         }
         let rest = values.count - i
@@ -64,7 +78,8 @@ public enum Base64URL {
             out.append(UInt8(n >> 16 & 0xFF))
         } else if rest == 3 {
             let n = UInt32(values[i]) << 18 | UInt32(values[i + 1]) << 12 | UInt32(values[i + 2]) << 6
-            out += [UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF)]
+            out.append(UInt8(n >> 16 & 0xFF))
+            out.append(UInt8(n >> 8 & 0xFF))
         }
         return out
     }

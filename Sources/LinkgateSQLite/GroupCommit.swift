@@ -57,6 +57,26 @@ final class GroupCommit: Sendable {
         }
     }
 
+    /// Runs one job inside its own savepoint (with cached statements: this is per request), so a
+    /// job that throws undoes only its own changes. Throws only if the savepoint itself cannot be
+    /// undone: then the whole batch's transaction must roll back.
+    private static func run(_ job: Job, _ db: Database) throws -> Result<any Sendable, Error> {
+        do {
+            try db.cachedStatement(sql: "SAVEPOINT job").execute()
+        } catch {
+            return .failure(error)
+        }
+        do {
+            let value = try job.work(db)
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
+            return .success(value)
+        } catch {
+            try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT job").execute()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT job").execute()
+            return .failure(error)
+        }
+    }
+
     private func drain() async {
         while true {
             let batch = nextBatch()
@@ -66,18 +86,7 @@ final class GroupCommit: Sendable {
                     var results: [Result<any Sendable, Error>] = []
                     results.reserveCapacity(batch.count)
                     try db.inTransaction(.immediate) {
-                        for job in batch {
-                            var outcome: Result<any Sendable, Error> = .failure(CancellationError())
-                            do {
-                                try db.inSavepoint {
-                                    outcome = .success(try job.work(db))
-                                    return .commit
-                                }
-                            } catch {
-                                outcome = .failure(error)
-                            }
-                            results.append(outcome)
-                        }
+                        for job in batch { results.append(try Self.run(job, db)) }
                         return .commit
                     }
                     return results

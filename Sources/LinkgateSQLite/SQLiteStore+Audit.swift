@@ -3,11 +3,13 @@ import LinkgateCore
 
 extension SQLiteStore: AuditStore {
     public func record(_ entry: AuditEntry) async throws {
-        try await write { db in
-            try db.execute(
-                sql: "INSERT INTO audit (time, actor, client, subject, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                arguments: [entry.time, entry.actor, entry.client, entry.subject, entry.action, entry.outcome.rawValue, entry.detail])
-        }
+        try await write { db in try Self.insert(entry, db) }
+    }
+
+    /// Appends `entry` inside the caller's transaction.
+    static func insert(_ entry: AuditEntry, _ db: Database) throws {
+        try db.cachedStatement(sql: "INSERT INTO audit (time, actor, client, subject, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [entry.time, entry.actor, entry.client, entry.subject, entry.action, entry.outcome.rawValue, entry.detail])
     }
 
     public func auditEntries(_ query: AuditQuery) async throws -> [AuditEntry] {

@@ -49,10 +49,12 @@ extension SQLiteStore: OAuth1Store {
         }
     }
 
-    public func recordNonce(consumerKey: String, nonce: String, timestamp: Int64) async throws -> Bool {
+    public func recordNonce(consumerKey: String, nonce: String, timestamp: Int64, audit: AuditEntry?) async throws -> Bool {
         try await write { db in
             try db.cachedStatement(sql: "INSERT INTO oauth1_nonces (consumer_key, nonce, timestamp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").execute(arguments: [consumerKey, nonce, timestamp])
-            return db.changesCount == 1
+            guard db.changesCount == 1 else { return false }
+            if let audit { try Self.insert(audit, db) }
+            return true
         }
     }
 

@@ -38,12 +38,13 @@ extension SQLiteStore: OAuth2GrantStore {
         }
     }
 
-    public func saveTokens(_ tokens: [TokenRecord]) async throws {
+    public func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?) async throws {
         try await write { db in
             for token in tokens { try Self.insert(token, db) }
             if let first = tokens.first {
                 try Self.recordUse(db, clientId: first.clientId, consentUser: first.mode == .user ? first.userName : nil, now: first.issuedAt)
             }
+            if let audit { try Self.insert(audit, db) }
         }
     }
 
@@ -172,12 +173,10 @@ extension SQLiteStore: OAuth2GrantStore {
     }
 
     static func insert(_ token: TokenRecord, _ db: Database) throws {
-        try db.execute(
-            sql: """
-                INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [token.digest, token.kind.rawValue, token.familyId, token.clientId, token.userName, token.scope.rawValue,
+        try db.cachedStatement(sql: """
+            INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [token.digest, token.kind.rawValue, token.familyId, token.clientId, token.userName, token.scope.rawValue,
                         token.mode.rawValue, token.issuedAt, token.expiresAt])
     }
 

@@ -23,6 +23,10 @@ public final class SQLiteStore: Sendable {
         }
         do {
             writer = try DatabasePool(path: path, configuration: config)
+            // GRDB's pool sets `synchronous = NORMAL` on its writer after `prepareDatabase` runs
+            // (NORMAL in WAL mode may lose the last commits on power loss). Every acknowledged
+            // write must survive that, so the writer syncs the WAL at each commit.
+            try writer.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try Self.migrator.migrate(writer)
         } catch let error as DatabaseError {
             throw SQLiteStoreError.cannotOpen(path: path, reason: error.message ?? "SQLite error \(error.resultCode.rawValue)")
@@ -44,9 +48,9 @@ public final class SQLiteStore: Sendable {
         try await writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
     }
 
-    /// The `synchronous` level of the connections (2 = FULL).
+    /// The `synchronous` level of the connection that commits (2 = FULL).
     public func synchronousLevel() async throws -> Int {
-        try await writer.read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        try await writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// Runs `body` in a write transaction shared with concurrent writers (group commit, see

@@ -95,8 +95,9 @@ public protocol OAuth1Store: Sendable {
     /// Deletes a consumer and its tokens; `StoreError.notFound`.
     func deleteConsumer(key: String) async throws
 
-    /// Records a nonce; false when this consumer already used it (RFC 5849 §3.3).
-    func recordNonce(consumerKey: String, nonce: String, timestamp: Int64) async throws -> Bool
+    /// Records a nonce and, when it is new, appends `audit` in the same transaction; false when
+    /// this consumer already used the nonce (RFC 5849 §3.3).
+    func recordNonce(consumerKey: String, nonce: String, timestamp: Int64, audit: AuditEntry?) async throws -> Bool
     func saveToken(_ token: OAuth1TokenRecord) async throws
     func token(digest: String) async throws -> OAuth1TokenRecord?
     /// Approves or denies a pending, live request token; returns the updated token or nil.

@@ -13,6 +13,7 @@ public struct OAuth1Principal: Sendable, Equatable {
 
 /// Verifies RFC 5849 signed requests: parameters, timestamp window, consumer, RSA-SHA1
 /// signature (on libcrypto), then the nonce, in that order, so unsigned requests cannot burn nonces.
+/// A two-legged request's audit entry (INTERFACE §8) is written in the nonce's transaction.
 public struct RequestVerifier: Sendable {
     /// ±300 s (INTERFACE §7).
     public static let timestampWindow: Int64 = 300
@@ -39,6 +40,13 @@ public struct RequestVerifier: Sendable {
 
     /// Checks the signature and the nonce; token handling is left to the caller.
     public func verify(_ request: SignedRequest) async throws -> Verified {
+        let verified = try await checkSignature(request)
+        try await recordNonce(verified, audit: nil)
+        return verified
+    }
+
+    /// Everything but the nonce: parameters, timestamp window, consumer and signature.
+    private func checkSignature(_ request: SignedRequest) async throws -> Verified {
         let params = try ProtocolParameters.collect(request)
         let at = now()
         guard abs(params.timestamp - at) <= Self.timestampWindow else {
@@ -55,29 +63,45 @@ public struct RequestVerifier: Sendable {
               key.verify(signature: signature, message: Array(baseString.utf8), digest: .sha1) else {
             throw OAuth1Problem(.signatureInvalid, "the RSA-SHA1 signature does not verify for this request")
         }
-        guard try await store.recordNonce(consumerKey: consumer.key, nonce: params.nonce, timestamp: params.timestamp) else {
+        return Verified(parameters: params, consumer: consumer)
+    }
+
+    /// Spends the nonce of a request whose signature checked out, with `audit` in the same commit.
+    private func recordNonce(_ verified: Verified, audit: AuditEntry?) async throws {
+        let params = verified.parameters
+        guard try await store.recordNonce(consumerKey: verified.consumer.key, nonce: params.nonce, timestamp: params.timestamp,
+                                          audit: audit) else {
             throw OAuth1Problem(.nonceUsed, "this oauth_nonce was already used")
         }
-        return Verified(parameters: params, consumer: consumer)
     }
 
     /// Verifies a request for a protected resource and resolves who it acts for (INTERFACE §7):
     /// an access token (3LO), no token (2LO), or no token with `xoauth_requestor_id` (2LO impersonation).
-    public func authenticate(_ request: SignedRequest) async throws -> OAuth1Principal {
-        let verified = try await verify(request)
+    ///
+    /// INTERFACE §8: two-legged and impersonated requests are audited. A refusal here is recorded
+    /// with the nonce; for an accepted request `useEntry` (the caller's decision on it, e.g. a
+    /// scope check) gives the entry, so one commit covers the nonce and the audit.
+    public func authenticate(_ request: SignedRequest,
+                             useEntry: (OAuth1Principal) -> AuditEntry? = { _ in nil }) async throws -> OAuth1Principal {
+        let verified = try await checkSignature(request)
         let consumer = verified.consumer, params = verified.parameters
-        if let token = params.token { return try await threeLegged(token: token, consumer: consumer) }
-        // INTERFACE §8: two-legged and impersonated requests are audited. Refusals are recorded
-        // here; an accepted request is recorded by the caller, once it has decided on the request.
+        if let token = params.token {
+            try await recordNonce(verified, audit: nil)
+            return try await threeLegged(token: token, consumer: consumer)
+        }
         let detail = params.requestorId == nil ? "oauth1 2LO" : "oauth1 2LO with impersonation"
+        let principal: OAuth1Principal
         do {
-            return try await twoLegged(params, consumer: consumer)
+            principal = try await twoLegged(params, consumer: consumer)
         } catch let problem as OAuth1Problem {
-            try await audit.record(AuditAction.tokenUse, actor: consumer.key, client: consumer.key,
-                                   subject: params.requestorId.map { String($0.prefix(64)) }, outcome: .failure,
-                                   detail: "\(detail): \(problem.problem.rawValue)")
+            // The nonce is spent either way; a replayed one is reported as such, without an entry.
+            try await recordNonce(verified, audit: audit.entry(
+                AuditAction.tokenUse, actor: consumer.key, client: consumer.key, subject: params.requestorId.map { String($0.prefix(64)) },
+                outcome: .failure, detail: "\(detail): \(problem.problem.rawValue)"))
             throw problem
         }
+        try await recordNonce(verified, audit: useEntry(principal))
+        return principal
     }
 
     private func threeLegged(token: String, consumer: Consumer) async throws -> OAuth1Principal {

@@ -51,7 +51,7 @@ struct AuthorizationCodeGrant: Sendable {
         }
         let minted = issuer.mint(familyId: record.familyId, clientId: client.clientId, userName: user.name, scope: record.scope,
                                  mode: .user, withRefreshToken: true, now: now)
-        try await grants.saveTokens(minted.records)
+        try await grants.saveTokens(minted.records, audit: nil)
         return minted.response
     }
 }

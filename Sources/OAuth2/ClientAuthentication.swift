@@ -20,7 +20,7 @@ public struct ClientAuthentication: Sendable {
 
     /// The authenticated client, from `authorization` (the HTTP header) or the form body.
     public func authenticate(authorization: String?, params: OAuthParameters) async throws -> (OAuth2Client, Method) {
-        let basic = authorization.flatMap { $0.split(separator: " ", maxSplits: 1).first?.lowercased() == "basic" ? $0 : nil }
+        let basic = authorization.flatMap { Self.isBasic($0) ? $0 : nil }
         do {
             let bodyId = try params.single("client_id")
             let bodySecret = try params.single("client_secret")
@@ -50,10 +50,21 @@ public struct ClientAuthentication: Sendable {
         }
     }
 
+    /// Whether the header's scheme is `Basic` (case-insensitive, RFC 7235 §2.1), without allocating.
+    static func isBasic(_ header: String) -> Bool {
+        var scheme = header.utf8.prefix(while: { $0 != UInt8(ascii: " ") }).makeIterator()
+        for expected in "basic".utf8 {
+            guard let byte = scheme.next(), byte | 0x20 == expected else { return false }
+        }
+        return scheme.next() == nil
+    }
+
     /// `Basic base64(urlencode(id):urlencode(secret))`, RFC 6749 §2.3.1.
     static func decodeBasic(_ header: String) -> (String, String)? {
         let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, let bytes = Base64URL.decode(parts[1].filter { $0 != " " }),
+        guard parts.count == 2 else { return nil }
+        let encoded = parts[1].utf8.contains(UInt8(ascii: " ")) ? Substring(parts[1].filter { $0 != " " }) : parts[1]
+        guard let bytes = Base64URL.decode(encoded),
               let text = String(validating: bytes, as: UTF8.self), let colon = text.firstIndex(of: ":"),
               let id = try? FormURLEncoded.decode(text[..<colon]),
               let secret = try? FormURLEncoded.decode(text[text.index(after: colon)...]) else { return nil }

@@ -27,9 +27,9 @@ struct ClientCredentialsGrant: Sendable {
         }
         let minted = issuer.mint(familyId: SecureRandom.uuid(), clientId: client.clientId, userName: user?.name, scope: scope,
                                  mode: .application, withRefreshToken: false, now: now)
-        try await grants.saveTokens(minted.records)
-        try await audit.record(AuditAction.tokenIssue, actor: client.clientId, client: client.clientId, subject: user?.name,
-                               detail: "client_credentials, mode application, scope \(scope.rawValue)")
+        try await grants.saveTokens(minted.records, audit: audit.entry(
+            AuditAction.tokenIssue, actor: client.clientId, client: client.clientId, subject: user?.name,
+            detail: "client_credentials, mode application, scope \(scope.rawValue)"))
         return minted.response
     }
 }

@@ -113,8 +113,9 @@ public protocol OAuth2GrantStore: Sendable {
     func saveCode(_ code: AuthorizationCodeRecord) async throws
     /// Spends the code if it is live and belongs to `clientId`; on a second redemption revokes its family.
     func redeemCode(digest: String, clientId: String, now: Int64) async throws -> CodeRedemption
-    /// Stores freshly issued tokens and marks the user's consent to the client as used.
-    func saveTokens(_ tokens: [TokenRecord]) async throws
+    /// Stores freshly issued tokens, marks the client (and the user's consent) as used, and
+    /// appends `audit`, all in one transaction.
+    func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?) async throws
     /// Kills a live refresh token of `clientId` and stores `replacements` (built from the old
     /// record); a dead one revokes its whole family.
     func rotateRefreshToken(digest: String, clientId: String, now: Int64,

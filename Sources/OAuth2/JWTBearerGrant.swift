@@ -92,9 +92,9 @@ struct JWTBearerGrant: Sendable {
         }
         let minted = issuer.mint(familyId: SecureRandom.uuid(), clientId: client.clientId, userName: user.name, scope: scope,
                                  mode: .impersonation, withRefreshToken: false, now: now)
-        try await grants.saveTokens(minted.records)
-        try await audit.record(AuditAction.tokenIssue, actor: client.clientId, client: client.clientId, subject: user.name,
-                               detail: "jwt-bearer, mode impersonation, scope \(scope.rawValue)")
+        try await grants.saveTokens(minted.records, audit: audit.entry(
+            AuditAction.tokenIssue, actor: client.clientId, client: client.clientId, subject: user.name,
+            detail: "jwt-bearer, mode impersonation, scope \(scope.rawValue)"))
         return minted.response
     }
 }

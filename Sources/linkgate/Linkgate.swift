@@ -1,6 +1,6 @@
 import ArgumentParser
 
-@main
+
 struct Linkgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "linkgate",

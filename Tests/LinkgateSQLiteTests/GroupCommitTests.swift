@@ -1,6 +1,8 @@
 import Foundation
 import GRDB
 import LinkgateCore
+import LinkgateCrypto
+import OAuth2
 import Testing
 @testable import LinkgateSQLite
 
@@ -41,5 +43,38 @@ struct GroupCommitTests {
         let count = try await reopened.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM settings WHERE key LIKE 'k%'") ?? 0 }
         let doomed = try await reopened.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM settings WHERE key LIKE 'doomed-%'") ?? 0 }
         #expect(count == 294 && doomed == 0)
+    }
+}
+
+@Suite("Audit entries written with the change they describe")
+struct AuditInSameCommitTests {
+    static func entry(_ detail: String) -> AuditEntry {
+        AuditEntry(time: 1_700_000_000, actor: "c", client: "c", subject: nil, action: AuditAction.tokenIssue, outcome: .success, detail: detail)
+    }
+
+    @Test("issued tokens and their audit entry commit together, or neither does")
+    func tokensWithAudit() async throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        let client = makeClient("cc")
+        try await store.createClient(client)
+        let token = TokenRecord(digest: Digest.storageDigest(of: "t1"), kind: .access, familyId: "f1", clientId: client.clientId,
+                                userName: nil, scope: .read, mode: .application, issuedAt: 1_700_000_000, expiresAt: 4_000_000_000)
+        try await store.saveTokens([token], audit: Self.entry("first"))
+        // The same digest again violates the primary key: the entry of that job must vanish with it.
+        await #expect(throws: StoreError.self) { try await store.saveTokens([token], audit: Self.entry("second")) }
+        let reopened = try SQLiteStore(path: db.path)
+        #expect(try await reopened.auditEntries(AuditQuery()).map(\.detail) == ["first"])
+        #expect(try await reopened.liveToken(digest: token.digest, now: 1_700_000_001) == token)
+    }
+
+    @Test("a nonce's audit entry is written only when the nonce is new")
+    func nonceWithAudit() async throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        #expect(try await store.recordNonce(consumerKey: "k", nonce: "n1", timestamp: 1_700_000_000, audit: Self.entry("use 1")))
+        #expect(try await store.recordNonce(consumerKey: "k", nonce: "n1", timestamp: 1_700_000_000, audit: Self.entry("replay")) == false)
+        #expect(try await store.recordNonce(consumerKey: "k", nonce: "n2", timestamp: 1_700_000_000, audit: nil))
+        #expect(try await store.auditEntries(AuditQuery()).map(\.detail) == ["use 1"])
     }
 }

@@ -38,6 +38,7 @@ struct StoreTests {
         #expect(try await store.synchronousLevel() == 2)
         try await store.createUser(makeUser("alice"))
         let reopened = try SQLiteStore(path: db.path)
+        #expect(try await reopened.synchronousLevel() == 2)
         #expect(try await reopened.user(named: "alice")?.name == "alice")
     }
 

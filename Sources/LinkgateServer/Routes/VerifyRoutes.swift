@@ -28,14 +28,16 @@ struct VerifyRoutes {
                                         challenge: Self.challenge)
         }
         let scheme = authorization.drop(while: { $0 == " " }).prefix(while: { $0 != " " }).lowercased()
+        let requirement = Authenticator.Requirement(scope: required)
         let principal: Principal
         switch scheme {
         case "bearer":
             principal = try await services.auth.bearer(String(authorization.drop(while: { $0 == " " }).dropFirst(6)).trimmingSpaces())
+            try await services.auth.recordUse(principal, refusal: requirement.refusal(for: principal)?.message)
         case "oauth":
             let original = try originalRequest(request, authorization: authorization)
             do {
-                principal = try await services.auth.oauth1Principal(original)
+                principal = try await services.auth.oauth1Principal(original, auditing: requirement)
             } catch let error as APIError where error.status == .badRequest {
                 // nginx's auth_request knows only 2xx, 401 and 403: a malformed credential is a 401 here.
                 throw APIError(.unauthorized, code: "unauthorized", error.message, headers: error.headers)
@@ -43,9 +45,7 @@ struct VerifyRoutes {
         default:
             throw APIError.unauthorized("only Bearer tokens and OAuth 1.0a signed requests are verified here", challenge: Self.challenge)
         }
-        let refusal = required.flatMap { principal.allows($0) ? nil : Authenticator.insufficientScope($0) }
-        try await services.auth.recordUse(principal, refusal: refusal?.message)
-        if let refusal { throw refusal }
+        if let refusal = requirement.refusal(for: principal) { throw refusal }
         var headers: HTTPFields = [.cacheControl: "no-store"]
         if let user = principal.user { headers[.linkgateUser] = user.name }
         if let client = principal.client { headers[.linkgateClient] = client }

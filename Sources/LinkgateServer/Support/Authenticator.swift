@@ -18,19 +18,41 @@ struct Authenticator: Sendable {
     let config: ServerConfig
     let audit: AuditLog
 
-    /// The authenticated caller, or `401` with `WWW-Authenticate`.
+    /// What a route demands of its caller.
+    struct Requirement: Sendable {
+        /// Nil: any credential will do.
+        var scope: Scope?
+        var admin = false
+
+        /// Why `principal` is refused, or nil.
+        func refusal(for principal: Principal) -> APIError? {
+            if let scope, !principal.allows(scope) { return Authenticator.insufficientScope(scope) }
+            if admin && principal.user?.admin != true { return APIError.forbidden("administrator rights are required") }
+            return nil
+        }
+    }
+
+    /// The authenticated caller, or `401` with `WWW-Authenticate`. Not audited: see `principal(_:needs:admin:)`.
     func principal(_ request: Request) async throws -> Principal {
+        try await principal(request, auditing: nil)
+    }
+
+    /// The caller; with a requirement, a two-legged or impersonating caller's use is audited with
+    /// the decision on it (for OAuth 1.0a in the nonce's commit).
+    private func principal(_ request: Request, auditing requirement: Requirement?) async throws -> Principal {
         let authorizations = request.headers[values: .authorization]
         if authorizations.count > 1 { throw APIError.invalidRequest("more than one Authorization header") }
         if let authorization = authorizations.first {
             // OAuth 1.0a signs the whole request, not just the header.
             let scheme = authorization.drop(while: { $0 == " " }).prefix(while: { $0 != " " }).lowercased()
-            if scheme == "oauth" { return try await oauth1Principal(try config.signedRequest(request)) }
-            return try await principal(authorization: authorization)
+            if scheme == "oauth" { return try await oauth1Principal(try config.signedRequest(request), auditing: requirement) }
+            let principal = try await principal(authorization: authorization)
+            if let requirement { try await recordUse(principal, refusal: requirement.refusal(for: principal)?.message) }
+            return principal
         }
         // RFC 5849 §3.5.3: OAuth 1.0 parameters may come in the query instead of the header.
         if request.queryPairs?.contains(where: { $0.name == "oauth_signature" }) == true {
-            return try await oauth1Principal(try config.signedRequest(request))
+            return try await oauth1Principal(try config.signedRequest(request), auditing: requirement)
         }
         if request.cookies[Sessions.cookieName] != nil {
             // Cookies ride along on cross-site requests: honour them for reads only.
@@ -49,15 +71,9 @@ struct Authenticator: Sendable {
     /// The caller, who must hold `scope` (and be an admin user when `admin`), else `403`.
     /// Two-legged and impersonating callers are audited here, with the decision.
     func principal(_ request: Request, needs scope: Scope, admin: Bool = false) async throws -> Principal {
-        let principal = try await principal(request)
-        var refusal: APIError? = nil
-        if !principal.allows(scope) {
-            refusal = Self.insufficientScope(scope)
-        } else if admin && principal.user?.admin != true {
-            refusal = APIError.forbidden("administrator rights are required")
-        }
-        try await recordUse(principal, refusal: refusal?.message)
-        if let refusal { throw refusal }
+        let requirement = Requirement(scope: scope, admin: admin)
+        let principal = try await principal(request, auditing: requirement)
+        if let refusal = requirement.refusal(for: principal) { throw refusal }
         return principal
     }
 
@@ -74,10 +90,15 @@ struct Authenticator: Sendable {
 
     /// INTERFACE §8: every use of a two-legged or impersonating credential is audited, refusals included.
     func recordUse(_ principal: Principal, subject: String? = nil, refusal: String?) async throws {
-        guard let mode = principal.mode, mode != .user, let client = principal.client else { return }
-        try await audit.record(AuditAction.tokenUse, actor: client, client: client, subject: subject ?? principal.user?.name,
-                               outcome: refusal == nil ? .success : .failure,
-                               detail: "\(principal.authProtocol.rawValue), mode \(mode.rawValue)" + (refusal.map { ": refused, \($0)" } ?? ""))
+        if let entry = useEntry(principal, subject: subject, refusal: refusal) { try await audit.record(entry) }
+    }
+
+    /// The audit entry for a use of `principal`; nil for user-mode and non-OAuth callers.
+    func useEntry(_ principal: Principal, subject: String? = nil, refusal: String?) -> AuditEntry? {
+        guard let mode = principal.mode, mode != .user, let client = principal.client else { return nil }
+        return audit.entry(AuditAction.tokenUse, actor: client, client: client, subject: subject ?? principal.user?.name,
+                           outcome: refusal == nil ? .success : .failure,
+                           detail: "\(principal.authProtocol.rawValue), mode \(mode.rawValue)" + (refusal.map { ": refused, \($0)" } ?? ""))
     }
 
     private func principal(authorization: String) async throws -> Principal {
@@ -130,22 +151,31 @@ extension Authenticator {
 }
 
 extension Authenticator {
-    /// An RFC 5849 signed request (INTERFACE §7): 3LO, 2LO or 2LO with impersonation.
-    func oauth1Principal(_ request: @autoclosure () throws -> SignedRequest) async throws -> Principal {
+    /// An RFC 5849 signed request (INTERFACE §7): 3LO, 2LO or 2LO with impersonation. With a
+    /// requirement, a two-legged use is audited with the decision, in the nonce's commit.
+    func oauth1Principal(_ request: @autoclosure () throws -> SignedRequest, auditing requirement: Requirement?) async throws -> Principal {
         do {
             let request = try request()
-            let verified = try await oauth1.authenticate(request)
-            let mode: Principal.Mode = switch verified.mode {
-            case .user: .user
-            case .application: .application
-            case .impersonation: .impersonation
+            let verified = try await oauth1.authenticate(request) { verified in
+                guard let requirement else { return nil }
+                let principal = Self.principal(verified)
+                return useEntry(principal, refusal: requirement.refusal(for: principal)?.message)
             }
             let token = verified.mode == .user ? (try? ProtocolParameters.collect(request))?.token : nil
             try await oauth1Flow.recordUse(consumer: verified.consumer.key, token: token)
-            // OAuth 1.0 tokens carry no scope: like Basic they are limited only by the user's rights.
-            return Principal(user: verified.user, authProtocol: .oauth1, mode: mode, client: verified.consumer.key, scope: nil)
+            return Self.principal(verified)
         } catch let problem as OAuth1Problem {
             throw oauth1RESTError(problem, realm: config.baseURL)
         }
+    }
+
+    /// OAuth 1.0 tokens carry no scope: like Basic they are limited only by the user's rights.
+    static func principal(_ verified: OAuth1Principal) -> Principal {
+        let mode: Principal.Mode = switch verified.mode {
+        case .user: .user
+        case .application: .application
+        case .impersonation: .impersonation
+        }
+        return Principal(user: verified.user, authProtocol: .oauth1, mode: mode, client: verified.consumer.key, scope: nil)
     }
 }

@@ -81,7 +81,8 @@ extension Request {
     func readForm() async throws -> [(name: String, value: String)] {
         let bytes = try await readBody()
         do {
-            return try FormURLEncoded.parse(String(decoding: bytes, as: UTF8.self))
+            // Parsed from the bytes: a component that is not UTF-8 is refused, not repaired.
+            return try FormURLEncoded.parse(bytes: bytes)
         } catch {
             throw APIError.invalidRequest("the form body is not valid application/x-www-form-urlencoded")
         }
