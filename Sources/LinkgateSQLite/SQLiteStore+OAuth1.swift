@@ -17,9 +17,12 @@ extension SQLiteStore: OAuth1Store {
         }
     }
 
+    /// Read on every signed request: cached, and invalidated by `updateConsumer` and `deleteConsumer`.
     public func consumer(key: String) async throws -> Consumer? {
-        try await read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth1_consumers WHERE key = ?"), arguments: [key]).map(Self.consumer(from:))
+        try await consumerCache.value(key) {
+            try await read { db in
+                try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth1_consumers WHERE key = ?"), arguments: [key]).map(Self.consumer(from:))
+            }
         }
     }
 
@@ -39,6 +42,7 @@ extension SQLiteStore: OAuth1Store {
                             consumer.twoLeggedAllowed, consumer.executeAs, consumer.impersonationAllowed, consumer.key])
             guard db.changesCount == 1 else { throw StoreError.notFound }
         }
+        consumerCache.invalidate()
     }
 
     public func deleteConsumer(key: String) async throws {
@@ -47,6 +51,7 @@ extension SQLiteStore: OAuth1Store {
             guard db.changesCount == 1 else { throw StoreError.notFound }
             try db.cachedStatement(sql: "DELETE FROM oauth1_nonces WHERE consumer_key = ?").execute(arguments: [key])
         }
+        consumerCache.invalidate()
     }
 
     public func recordNonce(consumerKey: String, nonce: String, timestamp: Int64, audit: AuditEntry?) async throws -> Bool {

@@ -1,5 +1,6 @@
 import GRDB
 import LinkgateCore
+import OAuth1
 
 /// Linkgate's storage on SQLite through GRDB: WAL, `synchronous=FULL`, a busy timeout, and
 /// `BEGIN IMMEDIATE` for every write (GRDB's default for write transactions). Each store
@@ -12,6 +13,7 @@ public final class SQLiteStore: Sendable {
     let commits: GroupCommit
     let clientCache = EntityCache<OAuth2Client>()
     let userCache = EntityCache<User>()
+    let consumerCache = EntityCache<Consumer>()
 
     /// Opens (creating if needed) the database file at `path` and migrates it.
     public init(path: String) throws {
@@ -20,6 +22,9 @@ public final class SQLiteStore: Sendable {
         config.foreignKeysEnabled = true
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Each group-commit job runs in a savepoint, whose undo pages SQLite otherwise spills
+            // to a temporary file past 64 KiB (measured: 3 of 4 pwrite calls under load).
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         do {
             writer = try DatabasePool(path: path, configuration: config)

@@ -60,7 +60,7 @@ public struct ProtocolParameters: Sendable, Equatable {
                                 parameters: [("oauth_parameters_absent", absent.joined(separator: "&"))])
         }
         let timestampText = protocolValues["oauth_timestamp"]!
-        guard timestampText.count <= 12, timestampText.allSatisfy({ $0.isASCII && $0.isNumber }), let timestamp = Int64(timestampText) else {
+        guard timestampText.utf8.count <= 12, timestampText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let timestamp = Int64(timestampText) else {
             throw OAuth1Problem(.parameterRejected, "oauth_timestamp must be a number of seconds",
                                 parameters: [("oauth_parameters_rejected", "oauth_timestamp")])
         }
@@ -79,31 +79,42 @@ public struct ProtocolParameters: Sendable, Equatable {
     /// Parses `OAuth realm="…", oauth_consumer_key="…", …` (RFC 5849 §3.5.1). Values are
     /// percent-decoded; `realm` is dropped (§3.4.1.3.1).
     static func parseAuthorizationHeader(_ header: String) throws(OAuth1Problem) -> [(name: String, value: String)] {
-        let trimmed = header.drop(while: { $0 == " " })
-        guard trimmed.lowercased().hasPrefix("oauth ") || trimmed.lowercased() == "oauth" else { return [] }
-        var rest = trimmed.dropFirst(5)
-        var pairs: [(name: String, value: String)] = []
+        // On the header's bytes: every signed request comes through here.
+        let bytes = Array(header.utf8)
+        let space = UInt8(ascii: " "), comma = UInt8(ascii: ","), tab = UInt8(ascii: "\t"), quote = UInt8(ascii: "\"")
         func malformed() -> OAuth1Problem {
             OAuth1Problem(.parameterRejected, "the Authorization header is malformed", parameters: [("oauth_parameters_rejected", "Authorization")])
         }
+        func trimmed(_ slice: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+            let start = slice.firstIndex { $0 != space } ?? slice.endIndex
+            let end = slice.lastIndex { $0 != space }.map { $0 + 1 } ?? start
+            return slice[start..<max(start, end)]
+        }
+        var i = bytes.firstIndex { $0 != space } ?? bytes.endIndex
+        // The scheme, case-insensitively, followed by a space or nothing.
+        let scheme = Array("oauth".utf8)
+        guard bytes.count - i >= 5, (0..<5).allSatisfy({ bytes[i + $0] | 0x20 == scheme[$0] }),
+              bytes.count - i == 5 || bytes[i + 5] == space else { return [] }
+        i += 5
+        var pairs: [(name: String, value: String)] = []
         while true {
-            rest = rest.drop(while: { $0 == " " || $0 == "," || $0 == "\t" })
-            if rest.isEmpty { break }
-            guard let eq = rest.firstIndex(of: "=") else { throw malformed() }
-            let name = rest[..<eq].trimmingCharacters(in: " ")
-            rest = rest[rest.index(after: eq)...].drop(while: { $0 == " " })
-            let rawValue: Substring
-            if rest.first == "\"" {
-                rest = rest.dropFirst()
-                guard let close = rest.firstIndex(of: "\"") else { throw malformed() }
-                rawValue = rest[..<close]
-                rest = rest[rest.index(after: close)...]
+            while i < bytes.count, bytes[i] == space || bytes[i] == comma || bytes[i] == tab { i += 1 }
+            if i == bytes.count { break }
+            guard let eq = bytes[i...].firstIndex(of: UInt8(ascii: "=")) else { throw malformed() }
+            let name = trimmed(bytes[i..<eq])
+            i = eq + 1
+            while i < bytes.count, bytes[i] == space { i += 1 }
+            let rawValue: ArraySlice<UInt8>
+            if i < bytes.count, bytes[i] == quote {
+                guard let close = bytes[(i + 1)...].firstIndex(of: quote) else { throw malformed() }
+                rawValue = bytes[(i + 1)..<close]
+                i = close + 1
             } else {
-                let end = rest.firstIndex(of: ",") ?? rest.endIndex
-                rawValue = rest[..<end].trimmingCharacters(in: " ")
-                rest = rest[end...]
+                let end = bytes[i...].firstIndex(of: comma) ?? bytes.endIndex
+                rawValue = trimmed(bytes[i..<end])
+                i = end
             }
-            guard !name.isEmpty, let decodedName = PercentEncoding.decode(name), let value = PercentEncoding.decode(rawValue) else {
+            guard !name.isEmpty, let decodedName = PercentEncoding.decode(bytes: name), let value = PercentEncoding.decode(bytes: rawValue) else {
                 throw malformed()
             }
             if decodedName != "realm" { pairs.append((decodedName, value)) }

@@ -58,7 +58,9 @@ public struct RequestVerifier: Sendable {
         }
         let baseString = SignatureBaseString.make(method: request.method, baseStringURI: request.baseStringURI,
                                                   parameters: params.signedParameters)
-        guard let signature = Base64URL.decode(params.signature.filter { !$0.isWhitespace }),
+        let encodedSignature = params.signature.utf8.contains(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D })
+            ? params.signature.filter { !$0.isWhitespace } : params.signature
+        guard let signature = Base64URL.decode(encodedSignature),
               let key = keys.key(for: consumer),
               key.verify(signature: signature, message: Array(baseString.utf8), digest: .sha1) else {
             throw OAuth1Problem(.signatureInvalid, "the RSA-SHA1 signature does not verify for this request")

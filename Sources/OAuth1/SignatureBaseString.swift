@@ -9,7 +9,7 @@ public enum SignatureBaseString {
     /// join with `=` and `&`.
     public static func normalize(_ parameters: [ProtocolParameters.Pair]) -> String {
         parameters.map { (PercentEncoding.encode($0.name), PercentEncoding.encode($0.value)) }
-            .sorted { $0.0 == $1.0 ? Array($0.1.utf8).lexicographicallyPrecedes(Array($1.1.utf8)) : Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
+            .sorted { $0.0 == $1.0 ? $0.1.utf8.lexicographicallyPrecedes($1.1.utf8) : $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
             .map { "\($0.0)=\($0.1)" }
             .joined(separator: "&")
     }

@@ -124,6 +124,21 @@ struct StoreTests {
         try await store.deleteUser(named: "bot")
     }
 
+    @Test("a consumer read from the cache reflects an update or delete at once")
+    func consumerCache() async throws {
+        let store = try SQLiteStore()
+        var consumer = Consumer(key: "jira:2", name: "Jira", description: nil, publicKey: "pem-1", callback: nil,
+                                threeLeggedAllowed: true, twoLeggedAllowed: true, executeAs: nil, impersonationAllowed: false, createdAt: 0)
+        try await store.createConsumer(consumer)
+        #expect(try await store.consumer(key: "jira:2")?.publicKey == "pem-1")
+        consumer.publicKey = "pem-2"
+        consumer.twoLeggedAllowed = false
+        try await store.updateConsumer(consumer)
+        #expect(try await store.consumer(key: "jira:2") == consumer)
+        try await store.deleteConsumer(key: "jira:2")
+        #expect(try await store.consumer(key: "jira:2") == nil)
+    }
+
     @Test("clients: create, read back every field, unique names, update, delete")
     func clients() async throws {
         let store = try SQLiteStore()
