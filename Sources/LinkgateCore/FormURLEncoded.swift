@@ -24,6 +24,11 @@ public enum FormURLEncoded {
         return try Array(component.utf8).withUnsafeBufferPointer { try decode(bytes: $0, plusIsSpace: plusIsSpace) }
     }
 
+    /// Decodes one component given as bytes (e.g. a slice of a header being parsed).
+    public static func decode(bytes: ArraySlice<UInt8>, plusIsSpace: Bool) throws -> String {
+        try bytes.withUnsafeBufferPointer { try decode(bytes: $0, plusIsSpace: plusIsSpace) }
+    }
+
     private static func parse(bytes: UnsafeBufferPointer<UInt8>) throws -> [(name: String, value: String)] {
         var pairs: [(String, String)] = []
         for part in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
@@ -61,17 +66,29 @@ public enum FormURLEncoded {
         return string
     }
 
-    /// Percent-encodes everything but RFC 3986 unreserved characters.
+    private static let hexDigits = Array("0123456789ABCDEF".utf8)
+
+    /// Percent-encodes everything but RFC 3986 unreserved characters, with uppercase hex
+    /// (also RFC 5849 §3.6, which every signed request goes through).
     public static func encode(_ text: String) -> String {
-        var out = ""
+        // Unreserved-only text, the usual case, is returned as it is.
+        guard text.utf8.contains(where: { !isUnreserved($0) }) else { return text }
+        var out = [UInt8]()
+        out.reserveCapacity(text.utf8.count + 16)
         for b in text.utf8 {
-            if Rules.isAlnum(b) || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~") {
-                out.unicodeScalars.append(Unicode.Scalar(b))
+            if isUnreserved(b) {
+                out.append(b)
             } else {
-                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(to: 2)
+                out.append(UInt8(ascii: "%"))
+                out.append(hexDigits[Int(b >> 4)])
+                out.append(hexDigits[Int(b & 0x0F)])
             }
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func isUnreserved(_ b: UInt8) -> Bool {
+        Rules.isAlnum(b) || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
     }
 
     static func hexValue(_ b: UInt8) -> UInt8? {

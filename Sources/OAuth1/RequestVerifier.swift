@@ -9,6 +9,8 @@ public struct OAuth1Principal: Sendable, Equatable {
     /// Nil only for an application principal with no execute-as user.
     public let user: User?
     public let mode: Mode
+    /// The access token of a three-legged request.
+    public var token: String? = nil
 }
 
 /// Verifies RFC 5849 signed requests: parameters, timestamp window, consumer, RSA-SHA1
@@ -118,7 +120,7 @@ public struct RequestVerifier: Sendable {
         guard let name = record.userName, let user = try await users.user(named: name) else {
             throw OAuth1Problem(.tokenRejected, "the access token's user no longer exists")
         }
-        return OAuth1Principal(consumer: consumer, user: user, mode: .user)
+        return OAuth1Principal(consumer: consumer, user: user, mode: .user, token: token)
     }
 
     private func twoLegged(_ params: ProtocolParameters, consumer: Consumer) async throws -> OAuth1Principal {

@@ -161,8 +161,7 @@ extension Authenticator {
                 let principal = Self.principal(verified)
                 return useEntry(principal, refusal: requirement.refusal(for: principal)?.message)
             }
-            let token = verified.mode == .user ? (try? ProtocolParameters.collect(request))?.token : nil
-            try await oauth1Flow.recordUse(consumer: verified.consumer.key, token: token)
+            try await oauth1Flow.recordUse(consumer: verified.consumer.key, token: verified.token)
             return Self.principal(verified)
         } catch let problem as OAuth1Problem {
             throw oauth1RESTError(problem, realm: config.baseURL)
