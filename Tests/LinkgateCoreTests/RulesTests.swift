@@ -83,8 +83,16 @@ struct FormURLEncodedTests {
         #expect(throws: FormURLEncoded.MalformedError.self) { try FormURLEncoded.parse(text) }
     }
 
-    @Test("encodes all but unreserved characters")
+    @Test("a body's raw bytes must be UTF-8: refused, not repaired")
+    func rawBytes() throws {
+        #expect(try FormURLEncoded.parse(bytes: Array("t=%C3%A9&u=\u{E9}".utf8)).map(\.value) == ["é", "é"])
+        #expect(throws: FormURLEncoded.MalformedError.self) { try FormURLEncoded.parse(bytes: [0x74, 0x3D, 0xFF]) }
+        #expect(throws: FormURLEncoded.MalformedError.self) { try FormURLEncoded.parse(bytes: [0xC3, 0x3D, 0x31]) }
+    }
+
+    @Test("encodes all but unreserved characters; unreserved text passes unchanged")
     func encode() {
         #expect(FormURLEncoded.encode("a b+c/é~") == "a%20b%2Bc%2F%C3%A9~")
+        #expect(FormURLEncoded.encode("AZaz09-._~") == "AZaz09-._~")
     }
 }
