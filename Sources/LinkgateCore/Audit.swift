@@ -36,6 +36,12 @@ public enum AuditAction {
     public static let tokenIssue = "token.issue"
     public static let tokenUse = "token.use"
     public static let tokenRevoke = "token.revoke"
+    /// A lockout began or an admin lifted one (INTERFACE §10).
+    public static let userLockout = "user.lockout"
+    /// Failed client authentications locked a (client_id, address) or an address (INTERFACE §10).
+    public static let clientLockout = "client.lockout"
+    /// A request from outside a link's `allowedAddresses` was refused (INTERFACE §10).
+    public static let addressRefused = "link.address_refused"
     public static let grantRevoke = "grant.revoke"
     public static let applicationRevoke = "application.revoke"
     public static let userCreate = "user.create", userUpdate = "user.update", userDelete = "user.delete"

@@ -19,7 +19,7 @@ public struct ClientRegistry: Sendable {
         var client = OAuth2Client(
             id: SecureRandom.uuid(), clientId: SecureRandom.hex(16), secretDigest: Digest.storageDigest(of: secret),
             name: input.name, redirects: input.redirects, scope: input.scope, impersonation: input.impersonation,
-            publicKey: input.publicKey, executeAs: input.executeAs, createdAt: now())
+            publicKey: input.publicKey, executeAs: input.executeAs, allowedAddresses: input.allowedAddresses, createdAt: now())
         client = try await validated(client)
         try await store.createClient(client)
         return (client, secret)
@@ -34,6 +34,7 @@ public struct ClientRegistry: Sendable {
         if let impersonation = change.impersonation { client.impersonation = impersonation }
         if let publicKey = change.publicKey { client.publicKey = publicKey }
         if let executeAs = change.executeAs { client.executeAs = executeAs }
+        if let allowed = change.allowedAddresses { client.allowedAddresses = allowed }
         client = try await validated(client)
         try await store.updateClient(client)
         return client

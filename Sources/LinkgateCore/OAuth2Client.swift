@@ -17,10 +17,12 @@ public struct OAuth2Client: Sendable, Equatable {
     public var publicKey: String?
     /// The user a two-legged token acts as; nil: the application itself.
     public var executeAs: String?
+    /// Where requests with this client's credentials may come from (INTERFACE §10).
+    public var allowedAddresses: AddressAllowList
     public var createdAt: Int64
 
     public init(id: String, clientId: String, secretDigest: String, name: String, redirects: [String], scope: Scope,
-                impersonation: Bool, publicKey: String?, executeAs: String?, createdAt: Int64) {
+                impersonation: Bool, publicKey: String?, executeAs: String?, allowedAddresses: AddressAllowList = .any, createdAt: Int64) {
         self.id = id
         self.clientId = clientId
         self.secretDigest = secretDigest
@@ -30,6 +32,7 @@ public struct OAuth2Client: Sendable, Equatable {
         self.impersonation = impersonation
         self.publicKey = publicKey
         self.executeAs = executeAs
+        self.allowedAddresses = allowedAddresses
         self.createdAt = createdAt
     }
 }
@@ -42,15 +45,17 @@ public struct NewOAuth2Client: Sendable, Equatable {
     public var impersonation: Bool
     public var publicKey: String?
     public var executeAs: String?
+    public var allowedAddresses: AddressAllowList
 
     public init(name: String, redirects: [String], scope: Scope, impersonation: Bool = false,
-                publicKey: String? = nil, executeAs: String? = nil) {
+                publicKey: String? = nil, executeAs: String? = nil, allowedAddresses: AddressAllowList = .any) {
         self.name = name
         self.redirects = redirects
         self.scope = scope
         self.impersonation = impersonation
         self.publicKey = publicKey
         self.executeAs = executeAs
+        self.allowedAddresses = allowedAddresses
     }
 }
 
@@ -62,9 +67,11 @@ public struct OAuth2ClientChange: Sendable, Equatable {
     public var impersonation: Bool?
     public var publicKey: String??
     public var executeAs: String??
+    public var allowedAddresses: AddressAllowList?
 
     public init(name: String? = nil, redirects: [String]? = nil, scope: Scope? = nil, impersonation: Bool? = nil,
-                publicKey: String?? = nil, executeAs: String?? = nil) {
+                publicKey: String?? = nil, executeAs: String?? = nil, allowedAddresses: AddressAllowList? = nil) {
+        self.allowedAddresses = allowedAddresses
         self.name = name
         self.redirects = redirects
         self.scope = scope

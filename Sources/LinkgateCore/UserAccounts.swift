@@ -1,4 +1,3 @@
-import Dispatch
 import LinkgateCrypto
 
 /// What an admin (or the CLI) sends to create a user.
@@ -18,18 +17,43 @@ public struct NewUser: Sendable, Equatable {
     }
 }
 
-/// User management and password checks (INTERFACE §3), free of HTTP and SQL.
+/// The outcome of a password check (INTERFACE §3, §10).
+public enum PasswordCheck: Sendable, Equatable {
+    case valid(User)
+    /// Wrong name or password.
+    case invalid
+    /// Too many failures for this name and address: refused without running the KDF.
+    case throttled(retryAfter: Int64)
+    /// The hashing pool is full: refused at once.
+    case busy
+
+    /// The user, when the check passed.
+    public var user: User? {
+        if case .valid(let user) = self { return user }
+        return nil
+    }
+}
+
+/// User management and password checks (INTERFACE §3, §10), free of HTTP and SQL.
 public struct UserAccounts: Sendable {
     let store: any UserStore
     let hasher: PasswordHasher
     let now: @Sendable () -> Int64
     let verified: VerifiedPasswordCache
+    /// Failed password checks per (name, address), address and name.
+    public let throttle: FailureThrottle
+    let pool: KDFPool
+    let audit: AuditLog?
 
-    public init(store: any UserStore, hasher: PasswordHasher = .standard, now: @escaping @Sendable () -> Int64) {
+    public init(store: any UserStore, hasher: PasswordHasher = .standard, throttle: FailureThrottle = FailureThrottle(policy: .passwords),
+                pool: KDFPool = .shared, audit: AuditLog? = nil, now: @escaping @Sendable () -> Int64) {
         self.store = store
         self.hasher = hasher
         self.now = now
         self.verified = VerifiedPasswordCache()
+        self.throttle = throttle
+        self.pool = pool
+        self.audit = audit
     }
 
     /// Validates and creates a user; `StoreError.conflict` if the name is taken.
@@ -65,18 +89,59 @@ public struct UserAccounts: Sendable {
         try await store.deleteUser(named: name)
     }
 
-    /// The user whose name and password match, or nil. Unknown names cost the same scrypt
-    /// work as known ones, so response time does not reveal which names exist.
-    public func authenticate(name: String, password: String) async throws -> User? {
-        guard name.utf8.count <= 64, password.utf8.count <= 1024 else { return nil }
+    /// Checks a password from the client at `address` (INTERFACE §10): a throttled name and
+    /// address is refused before any hashing; unknown names cost the same scrypt work as known
+    /// ones, so response time does not reveal which names exist.
+    public func check(name: String, password: String, address: String) async throws -> PasswordCheck {
+        let at = now()
+        if let refusal = throttle.refusal(name: name, address: address, now: at) { return .throttled(retryAfter: refusal.retryAfter) }
+        guard !name.isEmpty, name.utf8.count <= 64, password.utf8.count <= 1024 else {
+            return try await failed(name: name, address: address, at: at)
+        }
         let user = try await store.user(named: name)
         let stored = user?.passwordHash ?? Self.dummyHash
         let fingerprint = verified.fingerprint(name: name, password: password)
-        if user != nil, verified.isVerified(fingerprint, passwordHash: stored, now: now()) { return user }
-        let matches = await Self.offload { PasswordHasher.verify(password, against: stored) }
-        guard matches, let user else { return nil }
-        verified.remember(fingerprint, passwordHash: stored, now: now())
-        return user
+        if let user, verified.isVerified(fingerprint, passwordHash: stored, now: at) { return .valid(user) }
+        let matches: Bool
+        do {
+            matches = try await pool.run { PasswordHasher.verify(password, against: stored) }
+        } catch is KDFPool.Full {
+            return .busy
+        }
+        guard matches, let user else { return try await failed(name: name, address: address, at: at) }
+        verified.remember(fingerprint, passwordHash: stored, now: at)
+        throttle.recordSuccess(name: name, address: address)
+        return .valid(user)
+    }
+
+    /// Counts a failure and audits the lockouts it starts (`user.lockout`).
+    private func failed(name: String, address: String, at: Int64) async throws -> PasswordCheck {
+        for lockout in throttle.recordFailure(name: String(name.prefix(64)), address: address, now: at) {
+            try await audit?.record(AuditAction.userLockout, actor: lockout.address, subject: lockout.user, outcome: .failure,
+                                    detail: Self.describe(lockout, policy: throttle.policy, at: at))
+        }
+        return .invalid
+    }
+
+    /// The audit detail of a lockout that starts now.
+    static func describe(_ lockout: Lockout, policy: ThrottlePolicy, at: Int64) -> String {
+        let scope = switch (lockout.user, lockout.address) {
+        case (.some, .some): "user and address"
+        case (nil, _): "address, any user names"
+        case (_, nil): "user name, any addresses (slowed)"
+        }
+        return "\(lockout.failures) failed password checks within \(policy.window / 60) min; \(scope) locked for \(lockout.until - at) s"
+    }
+
+    /// Admin: the lockouts in force.
+    public func lockouts() -> [Lockout] { throttle.lockouts(now: now()) }
+
+    /// Admin: lifts the lockouts of `user` and/or `address` (both nil: all), audited as `user.lockout`.
+    public func clearLockouts(user: String?, address: String?, by admin: String) async throws {
+        for lockout in throttle.clear(user: user, address: address, now: now()) {
+            try await audit?.record(AuditAction.userLockout, actor: admin, subject: lockout.user,
+                                    detail: "lockout of \(lockout.user ?? "any user") from \(lockout.address ?? "any address") cleared")
+        }
     }
 
     private func makeUser(_ input: NewUser) async throws -> User {
@@ -90,16 +155,9 @@ public struct UserAccounts: Sendable {
 
     private func hash(_ password: String) async throws -> String {
         let hasher = self.hasher
-        return try await Self.offload { Result { try hasher.hash(password) } }.get()
+        return try await pool.runAlways { Result { try hasher.hash(password) } }.get()
     }
 
     private static let dummyHash: String = (try? PasswordHasher.standard.hash(SecureRandom.token())) ?? ""
 
-    /// scrypt is deliberately slow; run it off the cooperative thread pool so it does not
-    /// stall request handling.
-    static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: work()) }
-        }
-    }
 }

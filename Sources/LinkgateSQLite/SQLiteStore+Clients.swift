@@ -9,12 +9,12 @@ extension SQLiteStore: OAuth2ClientStore {
                 try db.execute(
                     sql: """
                         INSERT INTO oauth2_clients (id, client_id, secret_digest, name, name_key, redirects, scope,
-                                                    impersonation, public_key, execute_as, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                    impersonation, public_key, execute_as, allowed_addresses, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [client.id, client.clientId, client.secretDigest, client.name, client.name.lowercased(),
                                 Self.encode(client.redirects), client.scope.rawValue, client.impersonation,
-                                client.publicKey, client.executeAs, client.createdAt])
+                                client.publicKey, client.executeAs, client.allowedAddresses.stored, client.createdAt])
             }
         } catch StoreError.conflict {
             throw StoreError.conflict("a client named '\(client.name)' already exists")
@@ -43,11 +43,12 @@ extension SQLiteStore: OAuth2ClientStore {
                 try db.execute(
                     sql: """
                         UPDATE oauth2_clients SET secret_digest = ?, name = ?, name_key = ?, redirects = ?, scope = ?,
-                               impersonation = ?, public_key = ?, execute_as = ?
+                               impersonation = ?, public_key = ?, execute_as = ?, allowed_addresses = ?
                         WHERE client_id = ?
                         """,
                     arguments: [client.secretDigest, client.name, client.name.lowercased(), Self.encode(client.redirects),
-                                client.scope.rawValue, client.impersonation, client.publicKey, client.executeAs, client.clientId])
+                                client.scope.rawValue, client.impersonation, client.publicKey, client.executeAs,
+                                client.allowedAddresses.stored, client.clientId])
                 guard db.changesCount == 1 else { throw StoreError.notFound }
             }
             clientCache.invalidate()
@@ -75,6 +76,7 @@ extension SQLiteStore: OAuth2ClientStore {
         return OAuth2Client(
             id: row["id"], clientId: row["client_id"], secretDigest: row["secret_digest"], name: row["name"],
             redirects: redirects, scope: Scope(rawValue: row["scope"]) ?? .read, impersonation: row["impersonation"],
-            publicKey: row["public_key"], executeAs: row["execute_as"], createdAt: row["created_at"])
+            publicKey: row["public_key"], executeAs: row["execute_as"],
+            allowedAddresses: AddressAllowList(stored: row["allowed_addresses"]), createdAt: row["created_at"])
     }
 }

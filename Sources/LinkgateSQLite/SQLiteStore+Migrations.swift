@@ -165,6 +165,11 @@ extension SQLiteStore {
                 ALTER TABLE oauth1_consumers ADD COLUMN last_used_at INTEGER;
                 """)
         }
+        migrator.registerMigration("v6-allowed-addresses") { db in
+            // INTERFACE §10: per-link network restrictions; NULL = any address.
+            try db.execute(sql: "ALTER TABLE oauth2_clients ADD COLUMN allowed_addresses TEXT")
+            try db.execute(sql: "ALTER TABLE oauth1_consumers ADD COLUMN allowed_addresses TEXT")
+        }
         return migrator
     }
 }

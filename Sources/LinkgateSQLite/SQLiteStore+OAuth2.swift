@@ -17,15 +17,29 @@ extension SQLiteStore: OAuth2GrantStore {
         }
     }
 
-    public func redeemCode(digest: String, clientId: String, now: Int64) async throws -> CodeRedemption {
+    public func liveCode(digest: String, clientId: String, now: Int64) async throws -> AuthorizationCodeRecord? {
+        try await read { db in
+            try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT * FROM oauth2_codes WHERE digest = ? AND client_id = ? AND used_at IS NULL AND expires_at > ?
+                """), arguments: [digest, clientId, now]).map(Self.code(from:))
+        }
+    }
+
+    public func redeemCode(digest: String, clientId: String, now: Int64,
+                           issue: @escaping @Sendable (AuthorizationCodeRecord) throws -> [TokenRecord]) async throws -> CodeRedemption {
         try await write { db in
             // Spend the code only if it is live and this client's; RETURNING tells whether it was.
+            // Its tokens go in with it: a throw from `issue` undoes the spend (the job's savepoint).
             if let row = try Row.fetchOne(db.cachedStatement(sql: """
                 UPDATE oauth2_codes SET used_at = ?
                 WHERE digest = ? AND client_id = ? AND used_at IS NULL AND expires_at > ?
                 RETURNING *
                 """), arguments: [now, digest, clientId, now]) {
-                return .redeemed(Self.code(from: row))
+                let record = Self.code(from: row)
+                let tokens = try issue(record)
+                for token in tokens { try Self.insert(token, db) }
+                try Self.recordUse(db, clientId: clientId, consentUser: record.userName, now: now)
+                return .redeemed(record)
             }
             // A second redemption by the same client: revoke everything the code produced.
             if let family = try String.fetchOne(db.cachedStatement(sql: """
@@ -38,13 +52,19 @@ extension SQLiteStore: OAuth2GrantStore {
         }
     }
 
-    public func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?) async throws {
+    public func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?, spending assertion: AssertionId?) async throws -> Bool {
         try await write { db in
+            if let assertion {
+                try db.cachedStatement(sql: "INSERT INTO oauth2_jwt_ids (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                    .execute(arguments: [assertion.clientId, assertion.jti, assertion.expiresAt])
+                guard db.changesCount == 1 else { return false }
+            }
             for token in tokens { try Self.insert(token, db) }
             if let first = tokens.first {
                 try Self.recordUse(db, clientId: first.clientId, consentUser: first.mode == .user ? first.userName : nil, now: first.issuedAt)
             }
             if let audit { try Self.insert(audit, db) }
+            return true
         }
     }
 
@@ -198,15 +218,6 @@ extension SQLiteStore: OAuth2GrantStore {
     static func consent(from row: Row) -> ConsentRecord {
         ConsentRecord(id: row["id"], userName: row["user_name"], clientId: row["client_id"], scope: Scope(rawValue: row["scope"]) ?? .read,
                       authorizedAt: row["authorized_at"], lastUsedAt: row["last_used_at"])
-    }
-}
-
-extension SQLiteStore {
-    public func recordAssertionId(clientId: String, jti: String, expiresAt: Int64) async throws -> Bool {
-        try await write { db in
-            try db.cachedStatement(sql: "INSERT INTO oauth2_jwt_ids (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").execute(arguments: [clientId, jti, expiresAt])
-            return db.changesCount == 1
-        }
     }
 }
 

@@ -13,10 +13,10 @@ import OAuth2
 public func buildApplication(
     config: ServerConfig, store: any ServerStore, logger: Logger, now: @escaping @Sendable () -> Int64 = epochSeconds
 ) async throws -> some ApplicationProtocol {
-    let accounts = UserAccounts(store: store, hasher: config.passwordHasher, now: now)
+    let audit = AuditLog(store: store, now: now)
+    let accounts = UserAccounts(store: store, hasher: config.passwordHasher, audit: audit, now: now)
     let sessions = Sessions(store: store, secureCookies: config.secureCookies, now: now)
     let registry = ClientRegistry(store: store, now: now)
-    let audit = AuditLog(store: store, now: now)
     let oauth2 = AuthorizationServer(config: OAuth2Config(issuer: config.baseURL), clients: store, grants: store,
                                      registry: registry, audit: audit, now: now)
     let oauth1Verifier = RequestVerifier(store: store, users: store, audit: audit, now: now)
@@ -24,7 +24,7 @@ public func buildApplication(
     let services = Services(
         config: config, store: store, accounts: accounts, clients: registry, sessions: sessions,
         auth: Authenticator(accounts: accounts, sessions: sessions, oauth2: oauth2, oauth1: oauth1Verifier, oauth1Flow: oauth1Flow,
-                            config: config, audit: audit),
+                            config: config, audit: audit, addresses: ClientAddressResolver(trustedProxies: config.trustedProxies)),
         pages: try await Pages(resourcesPath: config.resourcesPath), oauth2: oauth2,
         consumers: ConsumerRegistry(store: store, users: store, now: now), oauth1Flow: oauth1Flow,
         identity: try await ServerIdentity.load(from: store), audit: audit, now: now)
@@ -46,6 +46,7 @@ public func buildApplication(
     OAuth1Routes(services: services).add(to: router)
     ConsumerRoutes(services: services).add(to: router)
     AuditRoutes(services: services).add(to: router)
+    LockoutRoutes(services: services).add(to: router)
     VerifyRoutes(services: services).add(to: router)
     LinksConsole(console: Console(services: services)).add(to: router)
     UsersConsole(console: Console(services: services)).add(to: router)

@@ -1,4 +1,5 @@
 import Foundation
+import LinkgateCore
 import LinkgateCrypto
 
 /// Server settings; each comes from a flag or a `LINKGATE_*` environment variable (see the CLI).
@@ -13,10 +14,13 @@ public struct ServerConfig: Sendable {
     public var adminPassword: String?
     /// scrypt cost for new password hashes.
     public var passwordHasher: PasswordHasher
+    /// Proxies whose `X-Forwarded-For` is believed (INTERFACE §10 `--trusted-proxy`).
+    public var trustedProxies: [IPAddressRange]
 
     public init(host: String = "127.0.0.1", port: Int = 8080, baseURL: String = "http://127.0.0.1:8080",
                 resourcesPath: String = ServerConfig.defaultResourcesPath, adminPassword: String? = nil,
-                passwordHasher: PasswordHasher = .standard) {
+                passwordHasher: PasswordHasher = .standard, trustedProxies: [IPAddressRange] = []) {
+        self.trustedProxies = trustedProxies
         self.host = host
         self.port = port
         self.baseURL = baseURL

@@ -15,10 +15,14 @@ public struct Consumer: Sendable, Equatable {
     public var executeAs: String?
     /// 2LO with impersonation: `xoauth_requestor_id` names the user.
     public var impersonationAllowed: Bool
+    /// Where signed requests of this consumer may come from (INTERFACE §10).
+    public var allowedAddresses: AddressAllowList
     public var createdAt: Int64
 
     public init(key: String, name: String, description: String?, publicKey: String, callback: String?, threeLeggedAllowed: Bool,
-                twoLeggedAllowed: Bool, executeAs: String?, impersonationAllowed: Bool, createdAt: Int64) {
+                twoLeggedAllowed: Bool, executeAs: String?, impersonationAllowed: Bool, allowedAddresses: AddressAllowList = .any,
+                createdAt: Int64) {
+        self.allowedAddresses = allowedAddresses
         self.key = key
         self.name = name
         self.description = description

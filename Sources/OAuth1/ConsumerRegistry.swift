@@ -12,6 +12,7 @@ public struct NewConsumer: Sendable, Equatable {
     public var twoLeggedAllowed = false
     public var executeAs: String?
     public var impersonationAllowed = false
+    public var allowedAddresses = AddressAllowList.any
 
     public init(key: String, name: String, description: String? = nil, publicKey: String, callback: String? = nil,
                 threeLeggedAllowed: Bool = true, twoLeggedAllowed: Bool = false, executeAs: String? = nil, impersonationAllowed: Bool = false) {
@@ -37,6 +38,7 @@ public struct ConsumerChange: Sendable, Equatable {
     public var twoLeggedAllowed: Bool?
     public var executeAs: String??
     public var impersonationAllowed: Bool?
+    public var allowedAddresses: AddressAllowList?
 
     public init(name: String? = nil, description: String?? = nil, publicKey: String? = nil, callback: String?? = nil,
                 threeLeggedAllowed: Bool? = nil, twoLeggedAllowed: Bool? = nil, executeAs: String?? = nil, impersonationAllowed: Bool? = nil) {
@@ -70,7 +72,7 @@ public struct ConsumerRegistry: Sendable {
         let consumer = try await validated(Consumer(
             key: input.key, name: input.name, description: input.description, publicKey: input.publicKey, callback: input.callback,
             threeLeggedAllowed: input.threeLeggedAllowed, twoLeggedAllowed: input.twoLeggedAllowed, executeAs: input.executeAs,
-            impersonationAllowed: input.impersonationAllowed, createdAt: now()))
+            impersonationAllowed: input.impersonationAllowed, allowedAddresses: input.allowedAddresses, createdAt: now()))
         do {
             try await store.createConsumer(consumer)
         } catch StoreError.conflict {
@@ -89,6 +91,7 @@ public struct ConsumerRegistry: Sendable {
         if let v = change.twoLeggedAllowed { consumer.twoLeggedAllowed = v }
         if let executeAs = change.executeAs { consumer.executeAs = executeAs }
         if let v = change.impersonationAllowed { consumer.impersonationAllowed = v }
+        if let v = change.allowedAddresses { consumer.allowedAddresses = v }
         consumer = try await validated(consumer)
         try await store.updateConsumer(consumer)
         return consumer

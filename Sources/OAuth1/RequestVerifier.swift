@@ -42,7 +42,7 @@ public struct RequestVerifier: Sendable {
 
     /// Checks the signature and the nonce; token handling is left to the caller.
     public func verify(_ request: SignedRequest) async throws -> Verified {
-        let verified = try await checkSignature(request)
+        let verified = try await checkSignatureAndNetwork(request)
         try await recordNonce(verified, audit: nil)
         return verified
     }
@@ -70,6 +70,19 @@ public struct RequestVerifier: Sendable {
         return Verified(parameters: params, consumer: consumer)
     }
 
+    /// The signature, then the consumer's network restriction (INTERFACE §10): a genuine request
+    /// from outside `allowedAddresses` is `permission_denied`, audited, and spends nothing.
+    private func checkSignatureAndNetwork(_ request: SignedRequest) async throws -> Verified {
+        let verified = try await checkSignature(request)
+        let consumer = verified.consumer
+        guard consumer.allowedAddresses.allows(request.clientAddress) else {
+            try await audit.record(AuditAction.addressRefused, actor: consumer.key, client: consumer.key, outcome: .failure,
+                                   detail: "oauth1 request from \(request.clientAddress?.description ?? "an unknown address"), outside allowedAddresses")
+            throw OAuth1Problem(.permissionDenied, "this consumer may not be used from this network address")
+        }
+        return verified
+    }
+
     /// Spends the nonce of a request whose signature checked out, with `audit` in the same commit.
     private func recordNonce(_ verified: Verified, audit: AuditEntry?) async throws {
         let params = verified.parameters
@@ -87,7 +100,7 @@ public struct RequestVerifier: Sendable {
     /// scope check) gives the entry, so one commit covers the nonce and the audit.
     public func authenticate(_ request: SignedRequest,
                              useEntry: (OAuth1Principal) -> AuditEntry? = { _ in nil }) async throws -> OAuth1Principal {
-        let verified = try await checkSignature(request)
+        let verified = try await checkSignatureAndNetwork(request)
         let consumer = verified.consumer, params = verified.parameters
         if let token = params.token {
             try await recordNonce(verified, audit: nil)

@@ -1,3 +1,4 @@
+import LinkgateCore
 /// An HTTP request as OAuth 1.0 sees it, free of any HTTP framework.
 public struct SignedRequest: Sendable {
     /// The HTTP method, e.g. `GET`.
@@ -11,14 +12,17 @@ public struct SignedRequest: Sendable {
     public let query: [(name: String, value: String)]
     /// Form body parameters (only for `application/x-www-form-urlencoded` bodies), decoded.
     public let form: [(name: String, value: String)]
+    /// The client's address, checked against the consumer's `allowedAddresses` (INTERFACE §10); nil: unknown.
+    public let clientAddress: IPAddress?
 
     public init(method: String, baseStringURI: String, authorization: String?, query: [(name: String, value: String)],
-                form: [(name: String, value: String)] = []) {
+                form: [(name: String, value: String)] = [], clientAddress: IPAddress? = nil) {
         self.method = method
         self.baseStringURI = baseStringURI
         self.authorization = authorization
         self.query = query
         self.form = form
+        self.clientAddress = clientAddress
     }
 
     /// The base-string URI for `path` under `base` (RFC 5849 §3.4.1.2): scheme and host in

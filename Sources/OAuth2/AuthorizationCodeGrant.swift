@@ -17,18 +17,42 @@ struct AuthorizationCodeGrant: Sendable {
         }
         guard code.utf8.count <= 256 else { throw OAuthError.invalidGrant("the authorization code is invalid") }
 
-        // One transaction spends the code: of two concurrent redemptions exactly one wins,
-        // and a replay revokes what the first produced (RFC 6749 §4.1.2, §10.5).
-        let record: AuthorizationCodeRecord
-        switch try await grants.redeemCode(digest: Digest.storageDigest(of: code), clientId: client.clientId, now: now) {
-        case .redeemed(let r): record = r
+        let digest = Digest.storageDigest(of: code)
+
+        // The checks that need the user run on a look at the live code, before anything is spent;
+        // a refused exchange leaves the code as it was.
+        if let live = try await grants.liveCode(digest: digest, clientId: client.clientId, now: now) {
+            try Self.check(live, redirectURI: redirectURI, verifier: verifier)
+            // The user may have lost admin rights since consenting.
+            guard let user = try await users.user(named: live.userName), live.scope < .admin || user.admin else {
+                throw OAuthError.invalidGrant("the user who authorized this code can no longer hold its scope")
+            }
+        }
+
+        // One store operation spends the code and stores its tokens: of two concurrent
+        // redemptions exactly one wins, and a replay at any later moment finds the tokens to
+        // revoke (RFC 6749 §4.1.2, §10.5).
+        let access = SecureRandom.token(), refresh = SecureRandom.token()
+        let issuer = self.issuer, clientId = client.clientId
+        let redemption = try await grants.redeemCode(digest: digest, clientId: clientId, now: now) { record in
+            try Self.check(record, redirectURI: redirectURI, verifier: verifier)
+            return issuer.records(access: access, refresh: refresh, familyId: record.familyId, clientId: clientId,
+                                  userName: record.userName, accessScope: record.scope, refreshScope: record.scope, mode: .user, now: now)
+        }
+        switch redemption {
+        case .redeemed(let record):
+            return issuer.response(access: access, refresh: refresh, scope: record.scope)
         case .replayed:
             try await audit.record(AuditAction.grantRevoke, actor: client.clientId, client: client.clientId, outcome: .failure,
                                    detail: "authorization code replayed; every token issued for it was revoked")
             throw OAuthError.invalidGrant("the authorization code was already used; the tokens issued for it are revoked")
-        case .invalid: throw OAuthError.invalidGrant("the authorization code is invalid, expired, or was issued to another client")
+        case .invalid:
+            throw OAuthError.invalidGrant("the authorization code is invalid, expired, or was issued to another client")
         }
-        // RFC 6749 §4.1.3: redirect_uri must be identical to the one the code was issued for.
+    }
+
+    /// RFC 6749 §4.1.3 (the same redirect_uri) and RFC 7636 §4.6 (the verifier answers the challenge).
+    static func check(_ record: AuthorizationCodeRecord, redirectURI: String?, verifier: String?) throws {
         guard redirectURI == record.redirectURI else {
             throw OAuthError.invalidGrant("redirect_uri does not match the authorization request")
         }
@@ -45,13 +69,5 @@ struct AuthorizationCodeGrant: Sendable {
                 throw OAuthError.invalidGrant("code_verifier does not match the code_challenge")
             }
         }
-        // The user may have lost admin rights since consenting.
-        guard let user = try await users.user(named: record.userName), record.scope < .admin || user.admin else {
-            throw OAuthError.invalidGrant("the user who authorized this code can no longer hold its scope")
-        }
-        let minted = issuer.mint(familyId: record.familyId, clientId: client.clientId, userName: user.name, scope: record.scope,
-                                 mode: .user, withRefreshToken: true, now: now)
-        try await grants.saveTokens(minted.records, audit: nil)
-        return minted.response
     }
 }

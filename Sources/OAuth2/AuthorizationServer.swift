@@ -20,7 +20,7 @@ public struct AuthorizationServer: Sendable {
         self.clients = clients
         self.grants = grants
         self.registry = registry
-        self.clientAuthentication = ClientAuthentication(registry: registry)
+        self.clientAuthentication = ClientAuthentication(registry: registry, audit: audit, now: now)
         self.issuer = TokenIssuer(config: config)
         self.usage = UsageThrottle()
         self.audit = audit
@@ -66,15 +66,16 @@ public struct AuthorizationServer: Sendable {
     // MARK: Token endpoint (RFC 6749 §3.2, §4.1.3, §6)
 
     /// Authenticates the client, then runs the grant. Throws `ClientAuthentication.Failure` or `OAuthError`.
-    public func token(_ params: OAuthParameters, authorization: String?) async throws -> TokenResponse {
+    public func token(_ params: OAuthParameters, authorization: String?, from address: IPAddress? = nil) async throws -> TokenResponse {
         let grantType = try params.single("grant_type")
         let at = now()
         // RFC 7523 §2.1: the assertion itself authenticates the client.
         if grantType == JWTBearerGrant.grantType {
-            return try await JWTBearerGrant(clients: clients, grants: grants, registry: registry, issuer: issuer, config: config, audit: audit)
-                .issue(params, authorization: authorization, now: at)
+            return try await JWTBearerGrant(clients: clients, grants: grants, registry: registry, issuer: issuer, config: config, audit: audit,
+                                            clientAuthentication: clientAuthentication)
+                .issue(params, authorization: authorization, from: address, now: at)
         }
-        let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params)
+        let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params, from: address)
         switch grantType {
         case "authorization_code":
             return try await AuthorizationCodeGrant(grants: grants, users: clients, issuer: issuer, audit: audit).exchange(params, client: client, now: at)
@@ -94,20 +95,33 @@ public struct AuthorizationServer: Sendable {
 
     // MARK: Revocation (RFC 7009) and introspection (RFC 7662)
 
-    public func revoke(_ params: OAuthParameters, authorization: String?) async throws {
-        let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params)
+    public func revoke(_ params: OAuthParameters, authorization: String?, from address: IPAddress? = nil) async throws {
+        let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params, from: address)
         if try await Revocation(grants: grants).revoke(params, client: client, now: now()) {
             try await audit.record(AuditAction.tokenRevoke, actor: client.clientId, client: client.clientId, detail: "RFC 7009 revocation")
         }
     }
 
     /// Authenticates a registered client from the request (for introspection callers).
-    public func authenticateClient(_ params: OAuthParameters, authorization: String?) async throws -> OAuth2Client {
-        try await clientAuthentication.authenticate(authorization: authorization, params: params).0
+    public func authenticateClient(_ params: OAuthParameters, authorization: String?, from address: IPAddress? = nil) async throws -> OAuth2Client {
+        try await clientAuthentication.authenticate(authorization: authorization, params: params, from: address).0
     }
 
     public func introspect(_ params: OAuthParameters) async throws -> IntrospectionResult {
         try await Introspection(grants: grants, issuer: config.issuer).introspect(params, now: now())
+    }
+
+    // MARK: Client-secret lockouts (INTERFACE §10)
+
+    /// The (client_id, address) and address lockouts in force.
+    public func clientLockouts() -> [Lockout] { clientAuthentication.throttle.lockouts(now: now()) }
+
+    /// Lifts client-secret lockouts of `clientId` and/or `address` (both nil: all), audited as `client.lockout`.
+    public func clearClientLockouts(clientId: String?, address: String?, by admin: String) async throws {
+        for lockout in clientAuthentication.throttle.clear(user: clientId, address: address, now: now()) {
+            try await audit.record(AuditAction.clientLockout, actor: admin, client: lockout.user,
+                                   detail: "lockout of \(lockout.user ?? "any client") from \(lockout.address ?? "any address") cleared")
+        }
     }
 
     // MARK: Bearer tokens on resources (RFC 6750)
@@ -122,11 +136,19 @@ public struct AuthorizationServer: Sendable {
         case invalid
     }
 
-    public func bearer(_ token: String) async throws -> BearerLookup {
+    /// A bearer token presented by the client at `address`; a token of a link restricted to
+    /// other addresses is refused (INTERFACE §10) and the refusal audited.
+    public func bearer(_ token: String, from address: IPAddress? = nil) async throws -> BearerLookup {
         guard token.utf8.count <= 256 else { return .invalid }
         let at = now(), digest = Digest.storageDigest(of: token)
         guard let record = try await grants.liveToken(digest: digest, now: at), record.kind == .access else {
             if let revoked = try await grants.revokedToken(digest: digest, now: at), revoked.kind == .access { return .revoked(revoked) }
+            return .invalid
+        }
+        if let client = try await clients.client(clientId: record.clientId), !client.allowedAddresses.allows(address) {
+            try await audit.record(AuditAction.addressRefused, actor: record.clientId, client: record.clientId, subject: record.userName,
+                                   outcome: .failure,
+                                   detail: "bearer token used from \(address?.description ?? "an unknown address"), outside allowedAddresses")
             return .invalid
         }
         var user: User? = nil

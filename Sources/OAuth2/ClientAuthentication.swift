@@ -13,13 +13,23 @@ public struct ClientAuthentication: Sendable {
     }
 
     let registry: ClientRegistry
+    /// Failed authentications per (client_id, address) and per address (INTERFACE §10).
+    let throttle: FailureThrottle
+    let audit: AuditLog
+    let now: @Sendable () -> Int64
 
-    public init(registry: ClientRegistry) {
+    public init(registry: ClientRegistry, throttle: FailureThrottle = FailureThrottle(policy: .clientSecrets), audit: AuditLog,
+                now: @escaping @Sendable () -> Int64) {
         self.registry = registry
+        self.throttle = throttle
+        self.audit = audit
+        self.now = now
     }
 
-    /// The authenticated client, from `authorization` (the HTTP header) or the form body.
-    public func authenticate(authorization: String?, params: OAuthParameters) async throws -> (OAuth2Client, Method) {
+    /// The authenticated client, from `authorization` (the HTTP header) or the form body, for
+    /// a request from `address`. A throttled (client_id, address) is refused before the secret
+    /// is looked at; a client outside its `allowedAddresses` is `invalid_client`, audited.
+    public func authenticate(authorization: String?, params: OAuthParameters, from address: IPAddress?) async throws -> (OAuth2Client, Method) {
         let basic = authorization.flatMap { Self.isBasic($0) ? $0 : nil }
         do {
             let bodyId = try params.single("client_id")
@@ -41,13 +51,32 @@ public struct ClientAuthentication: Sendable {
                 guard let bodySecret else { throw OAuthError.invalidClient("client_secret is required") }
                 (clientId, secret, method) = (bodyId, bodySecret, .post)
             }
+            let key = address?.description ?? "unknown", at = now()
+            if let refusal = throttle.refusal(name: clientId, address: key, now: at) {
+                throw OAuthError(.tooManyRequests, "too many failed client authentications from this address; retry later",
+                                 retryAfter: refusal.retryAfter)
+            }
             guard let client = try await registry.authenticate(clientId: clientId, secret: secret) else {
+                for lockout in throttle.recordFailure(name: String(clientId.prefix(128)), address: key, now: at) {
+                    try await audit.record(AuditAction.clientLockout, actor: lockout.address, client: lockout.user, outcome: .failure,
+                                           detail: "\(lockout.failures) failed client authentications; locked for \(lockout.until - at) s")
+                }
                 throw Failure(error: .invalidClient("client authentication failed"), usedBasic: method == .basic)
             }
+            throttle.recordSuccess(name: clientId, address: key)
+            try await Self.checkNetwork(client, from: address, audit: audit)
             return (client, method)
         } catch let error as OAuthError {
             throw Failure(error: error, usedBasic: basic != nil)
         }
+    }
+
+    /// INTERFACE §10: a client restricted to `allowedAddresses` is refused elsewhere, and audited.
+    static func checkNetwork(_ client: OAuth2Client, from address: IPAddress?, audit: AuditLog) async throws {
+        guard !client.allowedAddresses.allows(address) else { return }
+        try await audit.record(AuditAction.addressRefused, actor: client.clientId, client: client.clientId, outcome: .failure,
+                               detail: "oauth2 client authentication from \(address?.description ?? "an unknown address"), outside allowedAddresses")
+        throw OAuthError.invalidClient("this client may not be used from this network address")
     }
 
     /// Whether the header's scheme is `Basic` (case-insensitive, RFC 7235 §2.1), without allocating.

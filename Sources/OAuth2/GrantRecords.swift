@@ -111,11 +111,17 @@ public enum RefreshRotation: Sendable, Equatable {
 /// code and rotating a refresh token decide and write atomically (RFC 6749 §10.5, RFC 9700 §4.14.2).
 public protocol OAuth2GrantStore: Sendable {
     func saveCode(_ code: AuthorizationCodeRecord) async throws
-    /// Spends the code if it is live and belongs to `clientId`; on a second redemption revokes its family.
-    func redeemCode(digest: String, clientId: String, now: Int64) async throws -> CodeRedemption
+    /// The code if it is live (unspent, unexpired) and belongs to `clientId`; spends nothing.
+    func liveCode(digest: String, clientId: String, now: Int64) async throws -> AuthorizationCodeRecord?
+    /// Spends the code if it is live and belongs to `clientId`, and stores the tokens `issue`
+    /// builds from it, in one transaction; if `issue` throws, nothing changes and the error
+    /// propagates. On a second redemption revokes its family.
+    func redeemCode(digest: String, clientId: String, now: Int64,
+                    issue: @escaping @Sendable (AuthorizationCodeRecord) throws -> [TokenRecord]) async throws -> CodeRedemption
     /// Stores freshly issued tokens, marks the client (and the user's consent) as used, and
-    /// appends `audit`, all in one transaction.
-    func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?) async throws
+    /// appends `audit`, all in one transaction. With `assertion`, its `jti` is spent in the same
+    /// transaction (RFC 7523 §3 item 7): if it was used before, nothing is stored and the result is false.
+    func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?, spending assertion: AssertionId?) async throws -> Bool
     /// Kills a live refresh token of `clientId` and stores `replacements` (built from the old
     /// record); a dead one revokes its whole family.
     func rotateRefreshToken(digest: String, clientId: String, now: Int64,
@@ -139,12 +145,29 @@ public protocol OAuth2GrantStore: Sendable {
     /// for a user-mode token (throttled by the caller).
     func recordTokenUse(clientId: String, consentUser: String?, now: Int64) async throws
 
-    /// Records a JWT assertion's `jti` for `clientId`; false when it was used before (RFC 7523 §3 item 7).
-    func recordAssertionId(clientId: String, jti: String, expiresAt: Int64) async throws -> Bool
-
     /// Usage per client id.
     func clientUsage(now: Int64) async throws -> [String: LinkUsage]
 
     /// Deletes codes and tokens that expired before `now`; returns how many rows went.
     func pruneExpiredGrants(now: Int64) async throws -> Int
+}
+
+/// A JWT assertion's single-use identifier (RFC 7523 §3 item 7), kept until `expiresAt`.
+public struct AssertionId: Sendable, Equatable {
+    public var clientId: String
+    public var jti: String
+    public var expiresAt: Int64
+
+    public init(clientId: String, jti: String, expiresAt: Int64) {
+        self.clientId = clientId
+        self.jti = jti
+        self.expiresAt = expiresAt
+    }
+}
+
+extension OAuth2GrantStore {
+    /// Stores tokens that spend nothing one-time (client_credentials).
+    public func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?) async throws {
+        _ = try await saveTokens(tokens, audit: audit, spending: nil)
+    }
 }

@@ -17,14 +17,15 @@ struct JWTBearerGrant: Sendable {
     let issuer: TokenIssuer
     let config: OAuth2Config
     let audit: AuditLog
+    let clientAuthentication: ClientAuthentication
 
-    func issue(_ params: OAuthParameters, authorization: String?, now: Int64) async throws -> TokenResponse {
+    func issue(_ params: OAuthParameters, authorization: String?, from address: IPAddress?, now: Int64) async throws -> TokenResponse {
         var client: OAuth2Client? = nil
         var subject: String? = nil
         do {
             let assertion = try JWTAssertion.parse(try params.required("assertion"))
             subject = assertion.string("sub")
-            let authenticated = try await authenticateClient(assertion, params: params, authorization: authorization)
+            let authenticated = try await authenticateClient(assertion, params: params, authorization: authorization, from: address)
             client = authenticated
             return try await issue(for: authenticated, assertion: assertion, params: params, now: now)
         } catch let error as OAuthError {
@@ -39,19 +40,21 @@ struct JWTBearerGrant: Sendable {
     }
 
     /// The client is `iss`; a `client_id` must agree, and a secret, if sent, must be right.
-    private func authenticateClient(_ assertion: JWTAssertion, params: OAuthParameters, authorization: String?) async throws -> OAuth2Client {
+    private func authenticateClient(_ assertion: JWTAssertion, params: OAuthParameters, authorization: String?,
+                                    from address: IPAddress?) async throws -> OAuth2Client {
         guard let issuer = assertion.string("iss"), issuer.utf8.count <= 128 else { throw OAuthError.invalidGrant("the assertion has no iss") }
         if let clientId = try params.single("client_id"), clientId != issuer {
             throw OAuthError.invalidGrant("the assertion's iss does not match client_id")
         }
         if authorization != nil || params.contains("client_secret") {
-            let (authenticated, _) = try await ClientAuthentication(registry: registry).authenticate(authorization: authorization, params: params)
+            let (authenticated, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params, from: address)
             guard authenticated.clientId == issuer else { throw OAuthError.invalidGrant("the assertion's iss is not the authenticated client") }
             return authenticated
         }
         guard let client = try await clients.client(clientId: issuer) else {
             throw ClientAuthentication.Failure(error: .invalidClient("no client matches the assertion's iss"), usedBasic: false)
         }
+        try await ClientAuthentication.checkNetwork(client, from: address, audit: audit)
         return client
     }
 
@@ -86,15 +89,15 @@ struct JWTBearerGrant: Sendable {
             throw OAuthError.invalidGrant("the assertion's sub names no user")
         }
         let scope = try ScopeRequest.grant(try params.single("scope"), ceiling: client.scope, user: user)
-        // Single use, recorded only once everything else checked out.
-        guard try await grants.recordAssertionId(clientId: client.clientId, jti: jti, expiresAt: exp + Self.skew) else {
-            throw OAuthError.invalidGrant("the assertion's jti was already used")
-        }
         let minted = issuer.mint(familyId: SecureRandom.uuid(), clientId: client.clientId, userName: user.name, scope: scope,
                                  mode: .impersonation, withRefreshToken: false, now: now)
-        try await grants.saveTokens(minted.records, audit: audit.entry(
+        // Single use: the jti is spent in the same transaction that stores the token, and only
+        // once everything else checked out.
+        let spent = try await grants.saveTokens(minted.records, audit: audit.entry(
             AuditAction.tokenIssue, actor: client.clientId, client: client.clientId, subject: user.name,
-            detail: "jwt-bearer, mode impersonation, scope \(scope.rawValue)"))
+            detail: "jwt-bearer, mode impersonation, scope \(scope.rawValue)"),
+            spending: AssertionId(clientId: client.clientId, jti: jti, expiresAt: exp + Self.skew))
+        guard spent else { throw OAuthError.invalidGrant("the assertion's jti was already used") }
         return minted.response
     }
 }

@@ -13,14 +13,19 @@ public struct OAuthError: Error, Equatable, Sendable, CustomStringConvertible {
         case unsupportedTokenType = "unsupported_token_type"
         case serverError = "server_error"
         case temporarilyUnavailable = "temporarily_unavailable"
+        /// INTERFACE §10: too many failed client authentications (RFC 6585 §4).
+        case tooManyRequests = "too_many_requests"
     }
 
     public let code: Code
     public let description: String
+    /// Seconds for `Retry-After`, with `tooManyRequests`.
+    public let retryAfter: Int64?
 
-    public init(_ code: Code, _ description: String) {
+    public init(_ code: Code, _ description: String, retryAfter: Int64? = nil) {
         self.code = code
         self.description = description
+        self.retryAfter = retryAfter
     }
 
     /// RFC 6749 §5.2: `invalid_client` is 401, server failures 5xx, everything else 400.
@@ -29,6 +34,7 @@ public struct OAuthError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidClient: 401
         case .serverError: 500
         case .temporarilyUnavailable: 503
+        case .tooManyRequests: 429
         default: 400
         }
     }

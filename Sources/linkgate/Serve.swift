@@ -30,6 +30,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (LINKGATE_LOG_LEVEL; default info).")
     var logLevel: String?
 
+    @Option(name: .customLong("trusted-proxy"),
+            help: "A proxy (address or CIDR) whose X-Forwarded-For gives the client address; repeatable (LINKGATE_TRUSTED_PROXIES, comma-separated).")
+    var trustedProxy: [String] = []
+
     func run() async throws {
         var logger = Logger(label: "linkgate")
         let level = setting(logLevel, env: "LINKGATE_LOG_LEVEL", default: "info")
@@ -53,10 +57,16 @@ struct Serve: AsyncParsableCommand {
         if let adminPassword, adminPassword.count < 8 {
             throw ValidationError("LINKGATE_ADMIN_PASSWORD must be at least 8 characters")
         }
+        let proxyTexts = !trustedProxy.isEmpty ? trustedProxy
+            : (environment("LINKGATE_TRUSTED_PROXIES") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let trustedProxies = try proxyTexts.map { text in
+            guard let range = IPAddressRange(text) else { throw ValidationError("invalid trusted proxy '\(text)': give an IPv4 or IPv6 address or CIDR range") }
+            return range
+        }
         let config = ServerConfig(
             host: setting(host, env: "LINKGATE_HOST", default: "127.0.0.1"), port: port, baseURL: base,
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
-            adminPassword: adminPassword)
+            adminPassword: adminPassword, trustedProxies: trustedProxies)
         let path = setting(database, env: "LINKGATE_DATABASE", default: "./linkgate.sqlite")
 
         let store: SQLiteStore

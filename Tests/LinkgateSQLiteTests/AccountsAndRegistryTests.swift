@@ -1,5 +1,6 @@
 import LinkgateCore
 import LinkgateCrypto
+import Synchronization
 import Testing
 @testable import LinkgateSQLite
 
@@ -20,24 +21,24 @@ struct AccountsAndRegistryTests {
         let alice = try await accounts.create(NewUser(name: "alice", password: "alice-pass-1", email: "alice@example.com"))
         #expect(alice.displayName == "alice")
         #expect(alice.passwordHash.hasPrefix("$scrypt$") && !alice.passwordHash.contains("alice-pass-1"))
-        #expect(try await accounts.authenticate(name: "alice", password: "alice-pass-1")?.name == "alice")
+        #expect(try await accounts.check(name: "alice", password: "alice-pass-1", address: "192.0.2.1").user?.name == "alice")
         // Second time from the verified-password cache: same answer.
-        #expect(try await accounts.authenticate(name: "alice", password: "alice-pass-1")?.name == "alice")
-        #expect(try await accounts.authenticate(name: "alice", password: "wrong-pass") == nil)
-        #expect(try await accounts.authenticate(name: "ALICE", password: "alice-pass-1") == nil)
-        #expect(try await accounts.authenticate(name: "nobody", password: "alice-pass-1") == nil)
+        #expect(try await accounts.check(name: "alice", password: "alice-pass-1", address: "192.0.2.1").user?.name == "alice")
+        #expect(try await accounts.check(name: "alice", password: "wrong-pass", address: "192.0.2.1").user == nil)
+        #expect(try await accounts.check(name: "ALICE", password: "alice-pass-1", address: "192.0.2.1").user == nil)
+        #expect(try await accounts.check(name: "nobody", password: "alice-pass-1", address: "192.0.2.1").user == nil)
     }
 
     @Test("a password change takes effect at once, even over the verified-password cache")
     func passwordChange() async throws {
         _ = try await accounts.create(NewUser(name: "alice", password: "alice-pass-1"))
-        #expect(try await accounts.authenticate(name: "alice", password: "alice-pass-1") != nil)
+        #expect(try await accounts.check(name: "alice", password: "alice-pass-1", address: "192.0.2.1").user != nil)
         _ = try await accounts.update(name: "alice", change: UserChange(password: "alice-pass-2"))
-        #expect(try await accounts.authenticate(name: "alice", password: "alice-pass-1") == nil)
-        #expect(try await accounts.authenticate(name: "alice", password: "alice-pass-2") != nil)
+        #expect(try await accounts.check(name: "alice", password: "alice-pass-1", address: "192.0.2.1").user == nil)
+        #expect(try await accounts.check(name: "alice", password: "alice-pass-2", address: "192.0.2.1").user != nil)
         try await store.createUser(makeUser("admin", admin: true))
         try await accounts.delete(name: "alice")
-        #expect(try await accounts.authenticate(name: "alice", password: "alice-pass-2") == nil)
+        #expect(try await accounts.check(name: "alice", password: "alice-pass-2", address: "192.0.2.1").user == nil)
     }
 
     @Test("invalid input is refused and nothing is written")
@@ -59,10 +60,10 @@ struct AccountsAndRegistryTests {
         #expect(first.created)
         let generated = try #require(first.generatedPassword)
         #expect(generated.count == 43)
-        #expect(try await accounts.authenticate(name: "admin", password: generated)?.admin == true)
+        #expect(try await accounts.check(name: "admin", password: generated, address: "192.0.2.1").user?.admin == true)
         let second = try await accounts.bootstrapAdmin(password: "another-pass")
         #expect(!second.created && second.generatedPassword == nil)
-        #expect(try await accounts.authenticate(name: "admin", password: "another-pass") == nil)
+        #expect(try await accounts.check(name: "admin", password: "another-pass", address: "192.0.2.1").user == nil)
     }
 
     @Test("registering a client mints a hex id and a 256-bit secret kept only as a digest")
@@ -126,5 +127,31 @@ struct AccountsAndRegistryTests {
         #expect(try await store.client(clientId: client.clientId) == changed)
         let cleared = try await registry.update(clientId: client.clientId, change: OAuth2ClientChange(executeAs: .some(nil)))
         #expect(cleared.executeAs == nil)
+    }
+}
+
+@Suite("INTERFACE §10 password checks are throttled before the KDF")
+struct PasswordThrottleTests {
+    @Test("after 5 wrong passwords from one address even the right one is refused (429) without being checked; elsewhere it works; lockouts are audited")
+    func throttled() async throws {
+        let store = try SQLiteStore()
+        let clock = Mutex<Int64>(1_700_000_000)
+        let now: @Sendable () -> Int64 = { clock.withLock { $0 } }
+        let accounts = UserAccounts(store: store, hasher: PasswordHasher(logN: 4, r: 8, p: 1), audit: AuditLog(store: store, now: now), now: now)
+        _ = try await accounts.create(NewUser(name: "alice", password: "alice-pass-1"))
+        for _ in 0..<5 { #expect(try await accounts.check(name: "alice", password: "wrong-pass", address: "192.0.2.9") == .invalid) }
+        guard case .throttled(let retryAfter) = try await accounts.check(name: "alice", password: "alice-pass-1", address: "192.0.2.9") else {
+            Issue.record("expected the pair to be throttled")
+            return
+        }
+        #expect(retryAfter == 60)
+        #expect(try await accounts.check(name: "alice", password: "alice-pass-1", address: "192.0.2.10").user?.name == "alice")
+        #expect(accounts.lockouts() == [Lockout(user: "alice", address: "192.0.2.9", failures: 5, until: 1_700_000_060)])
+        let audit = try await store.auditEntries(AuditQuery(since: nil, limit: 10, client: nil, user: nil, action: AuditAction.userLockout, before: nil))
+        #expect(audit.count == 1 && audit.first?.subject == "alice" && audit.first?.actor == "192.0.2.9")
+        try await accounts.clearLockouts(user: "alice", address: nil, by: "admin")
+        #expect(try await accounts.check(name: "alice", password: "alice-pass-1", address: "192.0.2.9").user?.name == "alice")
+        clock.withLock { $0 += 61 }
+        #expect(accounts.lockouts().isEmpty)
     }
 }

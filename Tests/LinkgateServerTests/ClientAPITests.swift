@@ -6,7 +6,7 @@ import Testing
 
 @Suite("OAuth 2.0 client registry REST (INTERFACE §5)")
 struct ClientAPITests {
-    static let keys: Set<String> = ["id", "clientId", "clientSecret", "name", "redirects", "scope", "impersonation", "publicKey", "executeAs"]
+    static let keys: Set<String> = ["id", "clientId", "clientSecret", "name", "redirects", "scope", "impersonation", "publicKey", "executeAs", "allowedAddresses"]
 
     @Test("create shows the secret once; list and get never do; reset replaces it; delete removes")
     func lifecycle() async throws {

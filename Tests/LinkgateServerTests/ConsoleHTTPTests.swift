@@ -30,6 +30,36 @@ struct ConsoleHTTPTests {
         }
     }
 
+    @Test("INTERFACE §10 in the console: Users lists lockouts with a Lift button; link forms take allowed addresses, checked per line")
+    func lockoutsAndNetwork() async throws {
+        let app = try await TestApp()
+        try await app.addUser("hana", password: "hana-pass-1")
+        try await app.run { client in
+            let session = try #require(try await BrowserSessionTests.login(client).session)
+            for _ in 0..<5 { _ = try await client.get("/rest/api/latest/myself", headers: basic("hana", "wrong-pass")) }
+            let users = try await client.get("/admin/users", headers: [.cookie: session])
+            #expect(users.text.contains("Locked out") && users.text.contains("<code>hana</code>") && users.text.contains("<code>127.0.0.1</code>"))
+            let csrf = try #require(hiddenInputs(users.text).first { $0.0 == "csrf_token" }?.1)
+            let (headers, body) = form([("csrf_token", csrf), ("user", "hana"), ("address", "127.0.0.1")], cookies: [session])
+            let lifted = try await client.execute(uri: "/admin/lockouts/clear", method: .post, headers: headers, body: body)
+            #expect(lifted.status == .seeOther)
+            #expect(try await client.get("/rest/api/latest/lockout").json == .array([]))
+            #expect(try await client.get("/rest/api/latest/myself", headers: basic("hana", "hana-pass-1")).status == .ok)
+
+            let bad = [("csrf_token", csrf), ("name", "Fenced"), ("redirects", ""), ("scope", "READ"), ("allowedAddresses", "203.0.113.0/24\r\nnot-an-address")]
+            let (h1, b1) = form(bad, cookies: [session])
+            let refused = try await client.execute(uri: "/admin/links/oauth2/new", method: .post, headers: h1, body: b1)
+            #expect(refused.status == .badRequest && refused.text.contains(#"id="allowedAddresses-error""#) && refused.text.contains("not-an-address"))
+            let good = [("csrf_token", csrf), ("name", "Fenced"), ("redirects", ""), ("scope", "READ"), ("allowedAddresses", "203.0.113.0/24\r\n2001:db8::/32")]
+            let (h2, b2) = form(good, cookies: [session])
+            #expect(try await client.execute(uri: "/admin/links/oauth2/new", method: .post, headers: h2, body: b2).status == .ok)
+            let clients = try #require(try await client.get("/rest/oauth2/latest/client").json?.array)
+            #expect(clients.first?["allowedAddresses"] == .array([.string("203.0.113.0/24"), .string("2001:db8::/32")]))
+            let list = try await client.get("/admin", headers: [.cookie: session])
+            #expect(list.text.contains("Allowed from") && list.text.contains("203.0.113.0/24, 2001:db8::/32"))
+        }
+    }
+
     @Test("creating a link: validation errors sit next to the field with values kept; success shows the secret once")
     func createLink() async throws {
         try await TestApp().run { client in

@@ -51,8 +51,8 @@ struct OAuth1HTTPTests {
             let shown = try await client.get("/rest/oauth1/latest/consumer/jira:77")
             guard case .object(let entity) = shown.json else { Issue.record("no entity"); return }
             #expect(Set(entity.keys) == ["key", "name", "description", "publicKey", "callback", "threeLeggedAllowed", "twoLeggedAllowed",
-                                         "executeAs", "impersonationAllowed"])
-            #expect(entity["threeLeggedAllowed"] == .bool(true) && entity["impersonationAllowed"] == .bool(false) && entity["callback"] == .null)
+                                         "executeAs", "impersonationAllowed", "allowedAddresses"])
+            #expect(entity["threeLeggedAllowed"] == .bool(true) && entity["impersonationAllowed"] == .bool(false) && entity["callback"] == .null && entity["allowedAddresses"] == .null)
             let changed = try await client.put("/rest/oauth1/latest/consumer/jira:77", json: #"{"impersonationAllowed":true,"executeAs":"admin"}"#)
             #expect(changed.status == .ok && changed["executeAs"]?.string == "admin" && changed["name"]?.string == "Jira")
             let before = try await client.get("/rest/oauth1/latest/consumer").text

@@ -27,18 +27,35 @@ struct AuthorizationCodeTests {
         #expect(try await !h.isActive(try #require(tokens.refreshToken)))
     }
 
-    @Test("of concurrent redemptions of one code exactly one succeeds")
+    @Test("of 8 concurrent redemptions of one code exactly one succeeds, and the replays revoke its tokens (50 rounds)")
     func concurrentRedemption() async throws {
         let h = try await Harness(file: true)
         defer { h.folder.map { try? FileManager.default.removeItem(at: $0) } }
-        for _ in 0..<3 {
+        for round in 0..<50 {
             let code = try await h.code()
-            let results = await withTaskGroup(of: Bool.self) { group in
-                for _ in 0..<8 { group.addTask { (try? await h.exchange(code)) != nil } }
-                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            let results = await withTaskGroup(of: TokenResponse?.self) { group in
+                for _ in 0..<8 { group.addTask { try? await h.exchange(code) } }
+                return await group.reduce(into: [TokenResponse?]()) { $0.append($1) }
             }
-            #expect(results.filter { $0 }.count == 1)
+            let winners = results.compactMap { $0 }
+            #expect(winners.count == 1, "round \(round)")
+            // INTERFACE §6: every later use revokes what the code produced, whenever it lands.
+            for winner in winners {
+                #expect(try await !h.isActive(winner.accessToken), "round \(round): the winner's access token survived a replay")
+                #expect(try await !h.isActive(try #require(winner.refreshToken)), "round \(round): the refresh token survived")
+            }
         }
+    }
+
+    @Test("a refused exchange (wrong verifier or redirect_uri) leaves the code unspent for its rightful holder")
+    func refusedExchangeKeepsCode() async throws {
+        let h = try await Harness()
+        let verifier = Base64URL.encode(SecureRandom.bytes(40))
+        let code = try await h.code(challenge: Base64URL.encode(Digest.sha256(verifier)), method: "S256")
+        await expectOAuthError(.invalidGrant) { _ = try await h.exchange(code, verifier: Base64URL.encode(SecureRandom.bytes(40))) }
+        await expectOAuthError(.invalidGrant) { _ = try await h.exchange(code, verifier: verifier, redirect: "https://jira.example/cb") }
+        let tokens = try await h.exchange(code, verifier: verifier)
+        #expect(try await h.isActive(tokens.accessToken))
     }
 
     @Test("codes expire after 600 s")

@@ -191,11 +191,27 @@ def shutdown_server(srv):
             srv.log_file.close()
 
 
+SESSION_SERVER = []   # the shared server, once a test has asked for it
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory, recorder):
     srv = launch_server(tmp_path_factory.mktemp("linkgate"))
+    SESSION_SERVER.append(srv)
     yield srv
     shutdown_server(srv)
+
+
+@pytest.fixture(autouse=True)
+def _lift_lockouts():
+    """Every suite talks to the shared server from 127.0.0.1, and many send wrong passwords or
+    secrets on purpose: after each test an admin lifts the INTERFACE §10 lockouts, so one test's
+    failures never lock out the next. Tests of throttling itself use a private server."""
+    yield
+    if SESSION_SERVER:
+        response = requests.delete(SESSION_SERVER[0].base_url + "/rest/api/latest/lockout",
+                                   auth=("admin", ADMIN_PASSWORD), timeout=10)
+        assert response.status_code == 204, f"lifting lockouts failed: {response.status_code} {response.text}"
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ MANIFEST = "/rest/applinks/1.0/manifest"
 CONSUMERS = "/rest/oauth1/latest/consumer"
 
 CONSUMER_KEYS = {"key", "name", "description", "publicKey", "callback", "threeLeggedAllowed", "twoLeggedAllowed",
-                 "executeAs", "impersonationAllowed"}
+                 "executeAs", "impersonationAllowed", "allowedAddresses"}
 ACCESS_TOKEN_KEYS = {"oauth_token", "oauth_token_secret", "oauth_expires_in", "oauth_session_handle",
                      "oauth_authorization_expires_in"}
 FIVE_YEARS = 5 * 365 * 24 * 3600

@@ -52,7 +52,7 @@ except ImportError:  # browser_support's Chromium turns a missing selenium into 
 PHONE_WIDTH = 375
 DESKTOP = (1280, 900)
 DATE_RE = re.compile(r"^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d) UTC$")
-LINK_COLUMNS = ["Application", "Protocol", "Direction", "Modes", "Scope", "Tokens active", "Last used", "Actions"]
+LINK_COLUMNS = ["Application", "Protocol", "Direction", "Modes", "Scope", "Allowed from", "Tokens active", "Last used", "Actions"]
 REFUSED = "Nothing was changed."
 
 
@@ -491,8 +491,9 @@ def test_console_pages_at_desktop_width_and_375px(admin_chrome, url, admin_auth,
     names = [r["Application"] for r in table]
     assert sorted(names, key=str.lower) == names and set(names) == {name, by_url_name, by_key_name}, names
     row = browser_link_row(driver, name)
-    assert {k: row[k] for k in LINK_COLUMNS[1:7]} == {"Protocol": "OAuth 2.0", "Direction": "Incoming", "Modes": "3LO, 2LO",
-                                                     "Scope": "WRITE", "Tokens active": "1", "Last used": row["Last used"]}, row
+    assert {k: row[k] for k in LINK_COLUMNS[1:8]} == {"Protocol": "OAuth 2.0", "Direction": "Incoming", "Modes": "3LO, 2LO",
+                                                     "Scope": "WRITE", "Allowed from": "any address", "Tokens active": "1",
+                                                     "Last used": row["Last used"]}, row
     assert action_labels(row) == [("Edit", f"Edit {name}"), ("View credentials", f"View credentials of {name}"),
                                   ("Reset secret", f"Reset secret of {name}"), ("Delete", f"Delete {name}")]
     for peer_name in (by_url_name, by_key_name):
@@ -735,7 +736,7 @@ def test_oauth2_form_by_keyboard_alone(admin_chrome, url, admin_auth, api, keys,
                                        driver.find_element(By.ID, element_id))
         assert labels and all(labels), f"#{element_id}: {labels}"
     expected = focusable(driver)
-    for must in ("#name", "#redirects", "#scope", "#executeAs", "#impersonation", "#publicKey", "#save"):
+    for must in ("#name", "#redirects", "#scope", "#executeAs", "#impersonation", "#publicKey", "#allowedAddresses", "#save"):
         assert must in expected, expected
     assert tab_through(driver, len(expected)) == expected
 
@@ -761,6 +762,8 @@ def test_oauth2_form_by_keyboard_alone(admin_chrome, url, admin_auth, api, keys,
     press(driver, Keys.TAB)
     assert active(driver) == "#publicKey"
     press(driver, keys[0].public_pem.strip(), Keys.TAB)
+    assert active(driver) == "#allowedAddresses"
+    press(driver, "127.0.0.0/8", Keys.TAB)
     assert active(driver) == "#save"
     press(driver, Keys.ENTER)
     wait_for(driver, lambda d: d.find_elements(By.ID, "client-secret") or d.find_elements(By.CSS_SELECTOR, ".field-error"),

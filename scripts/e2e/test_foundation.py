@@ -19,7 +19,8 @@ CLIENTS = "/rest/oauth2/latest/client"
 MYSELF = "/rest/api/latest/myself"
 
 USER_KEYS = {"name", "displayName", "email", "admin"}
-CLIENT_KEYS = {"id", "clientId", "clientSecret", "name", "redirects", "scope", "impersonation", "publicKey", "executeAs"}
+CLIENT_KEYS = {"id", "clientId", "clientSecret", "name", "redirects", "scope", "impersonation", "publicKey", "executeAs",
+               "allowedAddresses"}
 AUTH_KEYS = {"protocol", "mode", "client", "scope"}
 SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{43,}$")
 SESSION_COOKIE = "linkgate_session"
@@ -661,7 +662,12 @@ def test_wrong_credentials_are_401(api):
     "Bearer",
 ])
 def test_malformed_authorization_is_401(api, header):
-    assert_unauthorized(api.get(USERS, auth=None, headers={"Authorization": header}))
+    resp = api.get(USERS, auth=None, headers={"Authorization": header})
+    assert_unauthorized(resp)
+    # INTERFACE §10: a known scheme with an empty or malformed credential gets its own challenge.
+    scheme = header.split(" ", 1)[0]
+    if scheme.lower() in ("basic", "bearer"):
+        assert resp.headers["WWW-Authenticate"].split(" ", 1)[0].lower() == scheme.lower(), describe(resp)
 
 
 def test_unauthenticated_writes_change_nothing(api):

@@ -909,3 +909,45 @@ def test_zz_tokens_codes_and_secrets_never_logged_no_server_errors(http, base_ur
     assert not leaked, f"{len(leaked)} secret(s) found in the server log: {[s[:6] + '…' for s in leaked]}"
     assert recorder.server_errors == [], f"5xx responses seen: {recorder.server_errors}"
     assert recorder.html_header_problems == [], recorder.html_header_problems
+
+
+# --------------------------------------------------------------------------------------------
+# INTERFACE §6 / issue 11: a code redeemed by 8 racing requests
+# --------------------------------------------------------------------------------------------
+
+def test_code_redemption_race_leaves_no_live_tokens(admin, base_url, browser, redirect_uri):
+    """8 concurrent exchanges of one code, 50 rounds: one 200 and seven invalid_grant every time,
+    and the replays revoke what the winner got, whenever they land."""
+    from concurrent.futures import ThreadPoolExecutor
+    import requests
+
+    user, password = admin.create_user()
+    client = admin.create_client([redirect_uri], scope="READ")
+    login = (user, password)
+    sessions = [requests.Session() for _ in range(8)]
+    survivors = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for round_ in range(50):
+            verifier, challenge = pkce_pair()
+            url = authorize_url(base_url, response_type="code", client_id=client["clientId"], redirect_uri=redirect_uri,
+                                scope="READ", code_challenge=challenge, code_challenge_method="S256")
+            outcome = browser.authorize(url, login=login, consent=login is not None)
+            login = None
+            code = outcome.code
+            admin.recorder.add_secret(code)
+            data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier}
+            auth = (client["clientId"], client["clientSecret"])
+            responses = list(pool.map(lambda s: s.post(base_url + TOKEN, auth=auth, data=data, timeout=30), sessions))
+            codes = sorted(r.status_code for r in responses)
+            assert codes == [200] + [400] * 7, f"round {round_}: {codes}"
+            for r in responses:
+                if r.status_code == 400:
+                    assert r.json()["error"] == "invalid_grant", describe(r)
+            winner = next(r.json() for r in responses if r.status_code == 200)
+            admin.remember_tokens(winner)
+            for token in (winner["access_token"], winner["refresh_token"]):
+                if admin.introspect(token, client)["active"]:
+                    survivors.append(round_)
+    for s in sessions:
+        s.close()
+    assert survivors == [], f"rounds whose winner kept a live token after the replays: {survivors}"

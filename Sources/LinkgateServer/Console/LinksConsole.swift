@@ -42,6 +42,7 @@ struct LinksConsole {
             let usage = clientUsage[client.clientId]
             let id = FormURLEncoded.encode(client.clientId)
             return ["name": client.name, "protocol": "OAuth 2.0", "direction": "Incoming", "modes": modes.joined(separator: ", "),
+                    "network": Self.network(client.allowedAddresses),
                     "scope": client.scope.rawValue, "tokens": usage?.activeTokens ?? 0, "lastUsed": Console.date(usage?.lastUsedAt),
                     "credentialsHref": "/admin/links/oauth2/\(id)", "editHref": "/admin/links/oauth2/\(id)/edit",
                     "resetHref": "/admin/links/oauth2/\(id)/reset", "deleteHref": "/admin/links/oauth2/\(id)/delete"]
@@ -51,6 +52,7 @@ struct LinksConsole {
             let key = FormURLEncoded.encode(consumer.key)
             return ["name": consumer.name, "protocol": "OAuth 1.0a", "direction": "Incoming",
                     "modes": AdminActions.modeList(consumer).joined(separator: ", "), "scope": "—",
+                    "network": Self.network(consumer.allowedAddresses),
                     "tokens": usage?.activeTokens ?? 0, "lastUsed": Console.date(usage?.lastUsedAt),
                     "editHref": "/admin/links/oauth1/\(key)/edit", "deleteHref": "/admin/links/oauth1/\(key)/delete"]
         }
@@ -61,6 +63,11 @@ struct LinksConsole {
     }
 
     static let notices = ["deleted": "The link was deleted and its tokens revoked.", "saved": "The link was saved."]
+
+    /// The link list's "Allowed from" cell (INTERFACE §10).
+    static func network(_ list: AddressAllowList) -> String {
+        list.strings?.joined(separator: ", ") ?? "any address"
+    }
 
     @Sendable func choose(_ request: Request, context: LinkgateContext) async throws -> Response {
         let session = try await console.admin(request)
@@ -80,7 +87,8 @@ struct LinksConsole {
         do {
             let input = NewOAuth2Client(name: values["name"] ?? "", redirects: Self.lines(values["redirects"]),
                                         scope: try Rules.scope(values["scope"] ?? ""), impersonation: form.checked("impersonation"),
-                                        publicKey: values["publicKey"], executeAs: values["executeAs"])
+                                        publicKey: values["publicKey"], executeAs: values["executeAs"],
+                                        allowedAddresses: try AddressAllowList.parse(Self.lines(values["allowedAddresses"])))
             let (client, secret) = try await AdminActions(services: services, admin: session.user.name).registerClient(input)
             return try renderCredentials(session, client: client, secret: secret, title: "Link created")
         } catch let error as ValidationError {
@@ -102,6 +110,7 @@ struct LinksConsole {
         var values = ["name": client.name, "redirects": client.redirects.joined(separator: "\n"), "scope": client.scope.rawValue]
         values["publicKey"] = client.publicKey
         values["executeAs"] = client.executeAs
+        values["allowedAddresses"] = client.allowedAddresses.strings?.joined(separator: "\n")
         if client.impersonation { values["impersonation"] = "on" }
         return try renderOAuth2Form(session, values: values, errors: [:], editing: client)
     }
@@ -113,7 +122,8 @@ struct LinksConsole {
         do {
             let change = OAuth2ClientChange(name: values["name"] ?? "", redirects: Self.lines(values["redirects"]),
                                             scope: try Rules.scope(values["scope"] ?? ""), impersonation: form.checked("impersonation"),
-                                            publicKey: .some(values["publicKey"]), executeAs: .some(values["executeAs"]))
+                                            publicKey: .some(values["publicKey"]), executeAs: .some(values["executeAs"]),
+                                            allowedAddresses: try AddressAllowList.parse(Self.lines(values["allowedAddresses"])))
             _ = try await AdminActions(services: services, admin: session.user.name).updateClient(client.clientId, change)
             return seeOther("/admin?notice=saved")
         } catch let error as ValidationError {
@@ -167,7 +177,7 @@ struct LinksConsole {
 
     private func oauth2Values(_ form: [(name: String, value: String)]) throws -> [String: String] {
         var values: [String: String] = [:]
-        for name in ["name", "redirects", "scope", "publicKey", "executeAs"] { values[name] = try form.text(name) }
+        for name in ["name", "redirects", "scope", "publicKey", "executeAs", "allowedAddresses"] { values[name] = try form.text(name) }
         if form.checked("impersonation") { values["impersonation"] = "on" }
         return values
     }
@@ -226,10 +236,11 @@ struct LinksConsole {
             }
             guard let key = values["key"] else { throw ValidationError("key", "is required (or give the peer's consumer-info URL)") }
             guard let publicKey = values["publicKey"] else { throw ValidationError("publicKey", "is required (or give the peer's consumer-info URL)") }
-            let input = NewConsumer(key: key, name: values["name"] ?? "", description: values["description"], publicKey: publicKey,
+            var input = NewConsumer(key: key, name: values["name"] ?? "", description: values["description"], publicKey: publicKey,
                                     callback: values["callback"], threeLeggedAllowed: form.checked("threeLeggedAllowed"),
                                     twoLeggedAllowed: form.checked("twoLeggedAllowed"), executeAs: values["executeAs"],
                                     impersonationAllowed: form.checked("impersonationAllowed"))
+            input.allowedAddresses = try AddressAllowList.parse(Self.lines(values["allowedAddresses"]))
             _ = try await AdminActions(services: services, admin: session.user.name).registerConsumer(input)
             return seeOther("/admin?notice=saved")
         } catch let error as ValidationError {
@@ -246,6 +257,7 @@ struct LinksConsole {
         values["description"] = consumer.description
         values["callback"] = consumer.callback
         values["executeAs"] = consumer.executeAs
+        values["allowedAddresses"] = consumer.allowedAddresses.strings?.joined(separator: "\n")
         if consumer.threeLeggedAllowed { values["threeLeggedAllowed"] = "on" }
         if consumer.twoLeggedAllowed { values["twoLeggedAllowed"] = "on" }
         if consumer.impersonationAllowed { values["impersonationAllowed"] = "on" }
@@ -258,11 +270,12 @@ struct LinksConsole {
         var values = try oauth1Values(form)
         values["key"] = consumer.key
         do {
-            let change = ConsumerChange(
+            var change = ConsumerChange(
                 name: values["name"] ?? "", description: .some(values["description"]), publicKey: values["publicKey"] ?? "",
                 callback: .some(values["callback"]), threeLeggedAllowed: form.checked("threeLeggedAllowed"),
                 twoLeggedAllowed: form.checked("twoLeggedAllowed"), executeAs: .some(values["executeAs"]),
                 impersonationAllowed: form.checked("impersonationAllowed"))
+            change.allowedAddresses = try AddressAllowList.parse(Self.lines(values["allowedAddresses"]))
             _ = try await AdminActions(services: services, admin: session.user.name).updateConsumer(consumer.key, change)
             return seeOther("/admin?notice=saved")
         } catch let error as ValidationError {
@@ -297,7 +310,9 @@ struct LinksConsole {
 
     private func oauth1Values(_ form: [(name: String, value: String)]) throws -> [String: String] {
         var values: [String: String] = [:]
-        for name in ["consumerInfoUrl", "key", "name", "description", "publicKey", "callback", "executeAs"] { values[name] = try form.text(name) }
+        for name in ["consumerInfoUrl", "key", "name", "description", "publicKey", "callback", "executeAs", "allowedAddresses"] {
+            values[name] = try form.text(name)
+        }
         for flag in ["threeLeggedAllowed", "twoLeggedAllowed", "impersonationAllowed"] where form.checked(flag) { values[flag] = "on" }
         return values
     }

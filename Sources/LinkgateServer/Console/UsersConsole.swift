@@ -13,6 +13,7 @@ struct UsersConsole {
         router.post("/admin/users/{name}/password", use: resetPassword)
         router.get("/admin/users/{name}/delete", use: confirmDelete)
         router.post("/admin/users/{name}/delete", use: delete)
+        router.post("/admin/lockouts/clear", use: clearLockout)
     }
 
     @Sendable func list(_ request: Request, context: LinkgateContext) async throws -> Response {
@@ -22,7 +23,8 @@ struct UsersConsole {
     }
 
     static let notices = ["created": "The user was created.", "deleted": "The user was deleted and their tokens revoked.",
-                          "password": "The password was changed; the user's sessions were ended.", "admin": "Administrator rights were changed."]
+                          "password": "The password was changed; the user's sessions were ended.", "admin": "Administrator rights were changed.",
+                          "unlocked": "The lockout was lifted."]
 
     @Sendable func create(_ request: Request, context: LinkgateContext) async throws -> Response {
         let (session, form) = try await console.form(request)
@@ -98,6 +100,18 @@ struct UsersConsole {
         return seeOther("/admin/users?notice=deleted")
     }
 
+    /// INTERFACE §10: an admin lifts a lockout (the hidden `user` and `address` of its row).
+    @Sendable func clearLockout(_ request: Request, context: LinkgateContext) async throws -> Response {
+        let (session, form) = try await console.form(request)
+        let user = try form.single("user").flatMap { $0.isEmpty ? nil : $0 }
+        let address = try form.single("address").flatMap { $0.isEmpty ? nil : $0 }
+        guard user != nil || address != nil else {
+            throw PageError(status: .badRequest, title: "Request refused", message: "Choose a lockout to lift.")
+        }
+        try await services.accounts.clearLockouts(user: user, address: address, by: session.user.name)
+        return seeOther("/admin/users?notice=unlocked")
+    }
+
     private func render(_ session: Sessions.Current, values: [String: String], errors: [String: String], notice: String? = nil,
                         problem: String? = nil, rowErrors: [String: String] = [:], status: HTTPResponse.Status = .ok) async throws -> Response {
         let users = try await services.store.users().map { user -> [String: Any] in
@@ -106,8 +120,13 @@ struct UsersConsole {
                     "isSelf": user.name == session.user.name, "adminAction": path + "/admin", "passwordAction": path + "/password",
                     "deleteHref": path + "/delete", "rowError": rowErrors[user.name] as Any, "fieldId": "pw-" + FormURLEncoded.encode(user.name)]
         }
+        let lockouts = services.accounts.lockouts().map { lockout -> [String: Any] in
+            ["user": lockout.user ?? "", "address": lockout.address ?? "", "failures": lockout.failures,
+             "userLabel": lockout.user ?? "any user", "addressLabel": lockout.address ?? "any address",
+             "until": Console.date(lockout.until)]
+        }
         return try console.render("admin-users", session, [
-            "users": users, "values": values, "errors": errors, "hasErrors": !errors.isEmpty, "adminChecked": values["admin"] != nil,
+            "users": users, "lockouts": lockouts, "hasLockouts": !lockouts.isEmpty, "values": values, "errors": errors, "hasErrors": !errors.isEmpty, "adminChecked": values["admin"] != nil,
             "notice": notice as Any, "problem": problem as Any,
         ], section: "users", status: status)
     }

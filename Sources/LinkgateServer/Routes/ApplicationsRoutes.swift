@@ -14,7 +14,7 @@ struct ApplicationsRoutes {
     }
 
     @Sendable func list(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let user = try await caller(request, needs: .read)
+        let user = try await caller(request, context, needs: .read)
         return jsonResponse(.array(try await authorizedApplications(of: user).map { app in
             JSONValue.object([
                 "id": .string(app.id), "protocol": .string(app.protocolName), "client": .string(app.client), "name": .string(app.name),
@@ -25,7 +25,7 @@ struct ApplicationsRoutes {
     }
 
     @Sendable func revoke(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let user = try await caller(request, needs: .write)
+        let user = try await caller(request, context, needs: .write)
         let id = try context.parameters.decoded("id")
         guard try await revokeApplication(id: id, of: user) else {
             throw APIError.notFound("no authorized application with id '\(id.prefix(64))'")
@@ -104,8 +104,8 @@ struct ApplicationsRoutes {
         return true
     }
 
-    private func caller(_ request: Request, needs scope: Scope) async throws -> User {
-        let principal = try await services.auth.principal(request, needs: scope)
+    private func caller(_ request: Request, _ context: LinkgateContext, needs scope: Scope) async throws -> User {
+        let principal = try await services.auth.principal(request, context, needs: scope)
         guard let user = principal.user else { throw APIError.forbidden("an application principal has no authorized applications") }
         return user
     }

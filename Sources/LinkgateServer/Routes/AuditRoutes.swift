@@ -10,7 +10,7 @@ struct AuditRoutes {
     }
 
     @Sendable func list(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        _ = try await services.auth.admin(request, context)
         guard let pairs = request.queryPairs else { throw APIError.invalidRequest("the query string is malformed") }
         let known: Set<String> = ["since", "limit", "client", "user", "action", "cursor"]
         if let unknown = pairs.first(where: { !known.contains($0.name) }) {

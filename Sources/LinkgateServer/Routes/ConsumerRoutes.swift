@@ -6,7 +6,7 @@ import OAuth1
 struct ConsumerRoutes {
     let services: Services
     static let keys: Set<String> = ["key", "name", "description", "publicKey", "callback", "threeLeggedAllowed", "twoLeggedAllowed",
-                                    "executeAs", "impersonationAllowed"]
+                                    "executeAs", "impersonationAllowed", "allowedAddresses"]
 
     func add(to router: Router<LinkgateContext>) {
         let group = router.group("/rest/oauth1/latest/consumer")
@@ -18,7 +18,7 @@ struct ConsumerRoutes {
     }
 
     @Sendable func create(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let admin = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request, context)
         let body = try await JSONBody.read(request, allowed: Self.keys.union(["consumerInfoUrl"]))
         // By the peer's consumer-info URL, with any key given in the body taking precedence.
         var fetched: ConsumerInfo? = nil
@@ -28,38 +28,40 @@ struct ConsumerRoutes {
             guard let fallback else { throw ValidationError(key, "is required (or give consumerInfoUrl)") }
             return fallback
         }
-        let input = NewConsumer(
+        var input = NewConsumer(
             key: try value("key", fetched?.key), name: try value("name", fetched?.name),
             description: try body.nullableString("description") ?? fetched?.description, publicKey: try value("publicKey", fetched?.publicKey),
             callback: try body.nullableString("callback") ?? fetched?.callback,
             threeLeggedAllowed: try body.bool("threeLeggedAllowed") ?? true, twoLeggedAllowed: try body.bool("twoLeggedAllowed") ?? false,
             executeAs: try body.nullableString("executeAs") ?? nil, impersonationAllowed: try body.bool("impersonationAllowed") ?? false)
+        input.allowedAddresses = try body.allowedAddresses() ?? .any
         let consumer = try await services.admin(admin).registerConsumer(input)
         return jsonResponse(Self.json(consumer), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        _ = try await services.auth.admin(request, context)
         return jsonResponse(.array(try await services.store.consumers().map(Self.json)))
     }
 
     @Sendable func show(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        _ = try await services.auth.admin(request, context)
         let key = try context.parameters.decoded("key")
         guard let consumer = try await services.store.consumer(key: key) else { throw Self.unknown(key) }
         return jsonResponse(Self.json(consumer))
     }
 
     @Sendable func update(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let admin = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request, context)
         let key = try context.parameters.decoded("key")
         let body = try await JSONBody.read(request, allowed: Self.keys)
         if let newKey = try body.optionalString("key"), newKey != key { throw ValidationError("key", "cannot be changed") }
-        let change = ConsumerChange(
+        var change = ConsumerChange(
             name: try body.optionalString("name"), description: try body.nullableString("description"),
             publicKey: try body.optionalString("publicKey"), callback: try body.nullableString("callback"),
             threeLeggedAllowed: try body.bool("threeLeggedAllowed"), twoLeggedAllowed: try body.bool("twoLeggedAllowed"),
             executeAs: try body.nullableString("executeAs"), impersonationAllowed: try body.bool("impersonationAllowed"))
+        change.allowedAddresses = try body.allowedAddresses()
         do {
             return jsonResponse(Self.json(try await services.admin(admin).updateConsumer(key, change)))
         } catch StoreError.notFound {
@@ -68,7 +70,7 @@ struct ConsumerRoutes {
     }
 
     @Sendable func delete(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let admin = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request, context)
         let key = try context.parameters.decoded("key")
         do {
             try await services.admin(admin).deleteConsumer(key)
@@ -84,6 +86,7 @@ struct ConsumerRoutes {
             "publicKey": .string(consumer.publicKey), "callback": .optional(consumer.callback),
             "threeLeggedAllowed": .bool(consumer.threeLeggedAllowed), "twoLeggedAllowed": .bool(consumer.twoLeggedAllowed),
             "executeAs": .optional(consumer.executeAs), "impersonationAllowed": .bool(consumer.impersonationAllowed),
+            "allowedAddresses": allowedAddressesJSON(consumer.allowedAddresses),
         ])
     }
 

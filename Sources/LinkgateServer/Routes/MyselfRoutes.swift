@@ -14,12 +14,12 @@ struct MyselfRoutes {
     }
 
     @Sendable func show(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let principal = try await services.auth.principal(request, needs: .read)
+        let principal = try await services.auth.principal(request, context, needs: .read)
         return jsonResponse(Self.myselfJSON(principal))
     }
 
     @Sendable func update(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let principal = try await services.auth.principal(request, needs: .write)
+        let principal = try await services.auth.principal(request, context, needs: .write)
         guard let user = principal.user else {
             throw APIError.forbidden("an application principal has no profile to change")
         }

@@ -23,14 +23,14 @@ struct OAuth1Routes {
     // MARK: Token endpoints (RFC 5849 §2.1, §2.3)
 
     @Sendable func requestToken(_ request: Request, context: LinkgateContext) async throws -> Response {
-        try await tokenEndpoint(request) { try await flow.requestToken($0) }
+        try await tokenEndpoint(request, context) { try await flow.requestToken($0) }
     }
 
     @Sendable func accessToken(_ request: Request, context: LinkgateContext) async throws -> Response {
-        try await tokenEndpoint(request) { try await flow.accessToken($0) }
+        try await tokenEndpoint(request, context) { try await flow.accessToken($0) }
     }
 
-    private func tokenEndpoint(_ request: Request, _ body: (SignedRequest) async throws -> [(name: String, value: String)]) async throws -> Response {
+    private func tokenEndpoint(_ request: Request, _ context: LinkgateContext, _ body: (SignedRequest) async throws -> [(name: String, value: String)]) async throws -> Response {
         do {
             var form: [(name: String, value: String)] = []
             if request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true {
@@ -38,7 +38,7 @@ struct OAuth1Routes {
                     throw OAuth1Problem(.parameterRejected, "the form body is malformed", parameters: [("oauth_parameters_rejected", "body")])
                 }
             }
-            return formResponse(try await body(try services.config.signedRequest(request, form: form)))
+            return formResponse(try await body(try services.auth.signedRequest(request, context, form: form)))
         } catch let problem as OAuth1Problem {
             return oauth1TokenEndpointError(problem, realm: realm)
         }

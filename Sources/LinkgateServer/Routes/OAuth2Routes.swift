@@ -138,7 +138,8 @@ struct OAuth2Routes {
     @Sendable func token(_ request: Request, context: LinkgateContext) async throws -> Response {
         try await oauthEndpoint {
             let params = try await tokenParameters(request)
-            let issued = try await server.token(params, authorization: request.headers[.authorization])
+            let issued = try await server.token(params, authorization: request.headers[.authorization],
+                                                from: services.auth.addresses.address(request, context))
             var body: [String: JSONValue] = [
                 "access_token": .string(issued.accessToken), "token_type": .string("bearer"),
                 "expires_in": .number(Double(issued.expiresIn)), "scope": .string(issued.scope.rawValue),
@@ -151,7 +152,8 @@ struct OAuth2Routes {
     @Sendable func revoke(_ request: Request, context: LinkgateContext) async throws -> Response {
         try await oauthEndpoint {
             let params = try await tokenParameters(request)
-            try await server.revoke(params, authorization: request.headers[.authorization])
+            try await server.revoke(params, authorization: request.headers[.authorization],
+                                    from: services.auth.addresses.address(request, context))
             var headers: HTTPFields = [.cacheControl: "no-store"]
             headers[.pragma] = "no-cache"
             return Response(status: .ok, headers: headers)
@@ -162,7 +164,7 @@ struct OAuth2Routes {
     @Sendable func introspect(_ request: Request, context: LinkgateContext) async throws -> Response {
         try await oauthEndpoint {
             let params = try await tokenParameters(request)
-            try await authenticateIntrospectionCaller(request, params)
+            try await authenticateIntrospectionCaller(request, context, params)
             switch try await server.introspect(params) {
             case .inactive:
                 return jsonResponse(.object(["active": .bool(false)]))
@@ -177,13 +179,14 @@ struct OAuth2Routes {
         }
     }
 
-    private func authenticateIntrospectionCaller(_ request: Request, _ params: OAuthParameters) async throws {
+    private func authenticateIntrospectionCaller(_ request: Request, _ context: LinkgateContext, _ params: OAuthParameters) async throws {
         do {
-            _ = try await server.authenticateClient(params, authorization: request.headers[.authorization])
+            _ = try await server.authenticateClient(params, authorization: request.headers[.authorization],
+                                                    from: services.auth.addresses.address(request, context))
         } catch let failure as ClientAuthentication.Failure {
             // Not a client: an admin user with HTTP Basic will do.
             if failure.usedBasic, !params.contains("client_secret"),
-               let principal = try? await services.auth.principal(request), principal.user?.admin == true, principal.allows(.systemAdmin) {
+               let principal = try? await services.auth.principal(request, context), principal.user?.admin == true, principal.allows(.systemAdmin) {
                 return
             }
             throw failure

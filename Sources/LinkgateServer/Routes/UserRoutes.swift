@@ -15,7 +15,7 @@ struct UserRoutes {
     }
 
     @Sendable func create(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let admin = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request, context)
         let body = try await JSONBody.read(request, allowed: ["name", "password", "displayName", "email", "admin"])
         let input = NewUser(name: try body.string("name"), password: try body.string("password"),
                             displayName: try body.nullableString("displayName") ?? nil,
@@ -25,19 +25,19 @@ struct UserRoutes {
     }
 
     @Sendable func list(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        _ = try await services.auth.admin(request, context)
         return jsonResponse(.array(try await services.store.users().map(userJSON)))
     }
 
     @Sendable func show(_ request: Request, context: LinkgateContext) async throws -> Response {
-        _ = try await services.auth.admin(request)
+        _ = try await services.auth.admin(request, context)
         let name = try context.parameters.decoded("name")
         guard let user = try await services.store.user(named: name) else { throw APIError.notFound("no user named '\(name.prefix(64))'") }
         return jsonResponse(userJSON(user))
     }
 
     @Sendable func update(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let admin = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request, context)
         let name = try context.parameters.decoded("name")
         let body = try await JSONBody.read(request, allowed: ["name", "password", "displayName", "email", "admin"])
         if let newName = try body.optionalString("name"), newName != name {
@@ -53,7 +53,7 @@ struct UserRoutes {
     }
 
     @Sendable func delete(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let admin = try await services.auth.admin(request)
+        let admin = try await services.auth.admin(request, context)
         let name = try context.parameters.decoded("name")
         do {
             try await services.admin(admin).deleteUser(name)

@@ -27,15 +27,16 @@ struct VerifyRoutes {
             throw APIError.unauthorized(authorizations.isEmpty ? "credentials are required" : "more than one Authorization header",
                                         challenge: Self.challenge)
         }
-        let scheme = authorization.drop(while: { $0 == " " }).prefix(while: { $0 != " " }).lowercased()
+        let (scheme, credential) = Authenticator.split(authorization)
         let requirement = Authenticator.Requirement(scope: required)
         let principal: Principal
         switch scheme {
         case "bearer":
-            principal = try await services.auth.bearer(String(authorization.drop(while: { $0 == " " }).dropFirst(6)).trimmingSpaces())
+            principal = try await services.auth.bearer(credential, from: services.auth.addresses.address(request, context))
             try await services.auth.recordUse(principal, refusal: requirement.refusal(for: principal)?.message)
         case "oauth":
-            let original = try originalRequest(request, authorization: authorization)
+            let original = try originalRequest(request, authorization: authorization,
+                                               clientAddress: services.auth.addresses.address(request, context))
             do {
                 principal = try await services.auth.oauth1Principal(original, auditing: requirement)
             } catch let error as APIError where error.status == .badRequest {
@@ -55,7 +56,7 @@ struct VerifyRoutes {
     }
 
     /// The client's request as the proxy relays it (its body cannot be relayed).
-    private func originalRequest(_ request: Request, authorization: String) throws -> SignedRequest {
+    private func originalRequest(_ request: Request, authorization: String, clientAddress: IPAddress?) throws -> SignedRequest {
         guard let method = request.headers[.originalMethod], !method.isEmpty, method.count <= 16,
               method.allSatisfy({ $0.isASCII && $0.isLetter }) else {
             throw APIError.invalidRequest("X-Original-Method is required for OAuth 1.0a requests")
@@ -74,7 +75,8 @@ struct VerifyRoutes {
         }
         let query = url.split(separator: "?", maxSplits: 1).dropFirst().first.map { String($0.prefix(while: { $0 != "#" })) } ?? ""
         guard let pairs = try? FormURLEncoded.parse(query) else { throw APIError.invalidRequest("the original query string is malformed") }
-        return SignedRequest(method: method.uppercased(), baseStringURI: SignedRequest.normalize(url), authorization: authorization, query: pairs)
+        return SignedRequest(method: method.uppercased(), baseStringURI: SignedRequest.normalize(url), authorization: authorization, query: pairs,
+                             clientAddress: clientAddress)
     }
 }
 

@@ -37,8 +37,22 @@ struct WebRoutes {
         }
         let username = try form.single("username") ?? ""
         let password = try form.single("password") ?? ""
-        guard let user = try await services.accounts.authenticate(name: username, password: password) else {
+        let user: User
+        switch try await services.accounts.check(name: username, password: password, address: services.auth.addresses.key(request, context)) {
+        case .valid(let valid): user = valid
+        case .invalid:
             return try renderLogin(next: next, username: username, error: "Wrong user name or password.", status: .unauthorized)
+        case .throttled(let retryAfter):
+            // INTERFACE §10: refused without checking the password.
+            var response = try renderLogin(next: next, username: username,
+                                           error: "Too many failed attempts. Try again in \(Self.minutes(retryAfter)).", status: .tooManyRequests)
+            response.headers[.retryAfter] = String(max(1, retryAfter))
+            return response
+        case .busy:
+            var response = try renderLogin(next: next, username: username,
+                                           error: "The server is busy. Try again in a moment.", status: .tooManyRequests)
+            response.headers[.retryAfter] = "1"
+            return response
         }
         // A fresh session id on every login (no fixation); any earlier session of this browser ends.
         if let old = try await services.sessions.current(request) { try await services.sessions.end(old) }
@@ -67,6 +81,11 @@ struct WebRoutes {
                                                  status: status)
         response.setCookie(csrf.cookie)
         return response
+    }
+
+    /// "45 seconds", "2 minutes".
+    static func minutes(_ seconds: Int64) -> String {
+        seconds < 60 ? "\(max(1, seconds)) seconds" : "\((seconds + 59) / 60) minutes"
     }
 
     /// `next` only when it is a local path (INTERFACE §3), else the home page.

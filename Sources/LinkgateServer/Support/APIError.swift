@@ -29,6 +29,10 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     public static func tooLarge(limit: Int) -> APIError {
         .init(.contentTooLarge, code: "invalid_request", "request body exceeds \(limit) bytes")
     }
+    /// INTERFACE §10: `429` with `Retry-After` (seconds).
+    public static func tooManyRequests(_ message: String, retryAfter: Int64) -> APIError {
+        .init(.tooManyRequests, code: "too_many_requests", message, headers: [.retryAfter: String(max(1, retryAfter))])
+    }
     public static var serverError: APIError { .init(.internalServerError, code: "server_error", "the server could not complete the request") }
     public static var unavailable: APIError {
         .init(.serviceUnavailable, code: "temporarily_unavailable", "the database is busy; retry shortly")

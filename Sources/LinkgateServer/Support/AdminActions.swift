@@ -51,6 +51,7 @@ struct AdminActions: Sendable {
         if change.impersonation != nil { keys.append("impersonation") }
         if change.publicKey != nil { keys.append("publicKey") }
         if change.executeAs != nil { keys.append("executeAs") }
+        if change.allowedAddresses != nil { keys.append("allowedAddresses") }
         try await services.audit.record(AuditAction.clientUpdate, actor: admin, client: client.clientId, subject: client.name,
                                         detail: "changed: " + keys.joined(separator: ", "))
         return client

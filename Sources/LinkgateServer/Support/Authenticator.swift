@@ -17,6 +17,7 @@ struct Authenticator: Sendable {
     let oauth1Flow: ThreeLeggedFlow
     let config: ServerConfig
     let audit: AuditLog
+    let addresses: ClientAddressResolver
 
     /// What a route demands of its caller.
     struct Requirement: Sendable {
@@ -33,26 +34,26 @@ struct Authenticator: Sendable {
     }
 
     /// The authenticated caller, or `401` with `WWW-Authenticate`. Not audited: see `principal(_:needs:admin:)`.
-    func principal(_ request: Request) async throws -> Principal {
-        try await principal(request, auditing: nil)
+    func principal(_ request: Request, _ context: LinkgateContext) async throws -> Principal {
+        try await principal(request, context, auditing: nil)
     }
 
     /// The caller; with a requirement, a two-legged or impersonating caller's use is audited with
     /// the decision on it (for OAuth 1.0a in the nonce's commit).
-    private func principal(_ request: Request, auditing requirement: Requirement?) async throws -> Principal {
+    private func principal(_ request: Request, _ context: LinkgateContext, auditing requirement: Requirement?) async throws -> Principal {
         let authorizations = request.headers[values: .authorization]
         if authorizations.count > 1 { throw APIError.invalidRequest("more than one Authorization header") }
         if let authorization = authorizations.first {
             // OAuth 1.0a signs the whole request, not just the header.
             let scheme = authorization.drop(while: { $0 == " " }).prefix(while: { $0 != " " }).lowercased()
-            if scheme == "oauth" { return try await oauth1Principal(try config.signedRequest(request), auditing: requirement) }
-            let principal = try await principal(authorization: authorization)
+            if scheme == "oauth" { return try await oauth1Principal(try signedRequest(request, context), auditing: requirement) }
+            let principal = try await principal(authorization: authorization, request, context)
             if let requirement { try await recordUse(principal, refusal: requirement.refusal(for: principal)?.message) }
             return principal
         }
         // RFC 5849 §3.5.3: OAuth 1.0 parameters may come in the query instead of the header.
         if request.queryPairs?.contains(where: { $0.name == "oauth_signature" }) == true {
-            return try await oauth1Principal(try config.signedRequest(request), auditing: requirement)
+            return try await oauth1Principal(try signedRequest(request, context), auditing: requirement)
         }
         if request.cookies[Sessions.cookieName] != nil {
             // Cookies ride along on cross-site requests: honour them for reads only.
@@ -70,16 +71,21 @@ struct Authenticator: Sendable {
 
     /// The caller, who must hold `scope` (and be an admin user when `admin`), else `403`.
     /// Two-legged and impersonating callers are audited here, with the decision.
-    func principal(_ request: Request, needs scope: Scope, admin: Bool = false) async throws -> Principal {
+    func principal(_ request: Request, _ context: LinkgateContext, needs scope: Scope, admin: Bool = false) async throws -> Principal {
         let requirement = Requirement(scope: scope, admin: admin)
-        let principal = try await principal(request, auditing: requirement)
+        let principal = try await principal(request, context, auditing: requirement)
         if let refusal = requirement.refusal(for: principal) { throw refusal }
         return principal
     }
 
     /// An admin user (with `SYSTEM_ADMIN` scope when the credential is scoped), or `401`/`403`.
-    func admin(_ request: Request) async throws -> Principal {
-        try await principal(request, needs: .systemAdmin, admin: true)
+    func admin(_ request: Request, _ context: LinkgateContext) async throws -> Principal {
+        try await principal(request, context, needs: .systemAdmin, admin: true)
+    }
+
+    /// The request as OAuth 1.0 sees it, with the client's address for the consumer's network restriction.
+    func signedRequest(_ request: Request, _ context: LinkgateContext, form: [(name: String, value: String)] = []) throws -> SignedRequest {
+        try config.signedRequest(request, form: form, clientAddress: addresses.address(request, context))
     }
 
     /// RFC 6750 §3.1 `insufficient_scope`; the body uses INTERFACE §1's code.
@@ -101,34 +107,52 @@ struct Authenticator: Sendable {
                            detail: "\(principal.authProtocol.rawValue), mode \(mode.rawValue)" + (refusal.map { ": refused, \($0)" } ?? ""))
     }
 
-    private func principal(authorization: String) async throws -> Principal {
-        let parts = authorization.split(separator: " ", maxSplits: 1)
-        if parts.count == 2, parts[0].lowercased() == "bearer" {
-            return try await bearer(String(parts[1]).trimmingSpaces())
-        }
-        guard parts.count == 2, parts[0].lowercased() == "basic" else {
+    private func principal(authorization: String, _ request: Request, _ context: LinkgateContext) async throws -> Principal {
+        // RFC 7235 §2.1: `scheme [credentials]`; a known scheme with an empty or malformed
+        // credential gets its own challenge (INTERFACE §10), never another scheme's.
+        let (scheme, credential) = Self.split(authorization)
+        switch scheme {
+        case "bearer":
+            return try await bearer(credential, from: addresses.address(request, context))
+        case "basic":
+            break
+        default:
             throw APIError.unauthorized("unsupported authorization scheme", challenge: Self.challenge)
         }
         // RFC 7617 §2: base64 of "user-id:password", UTF-8.
-        guard let decoded = Base64URL.decode(parts[1].trimmingCharacters(in: " ")),
+        guard !credential.isEmpty, let decoded = Base64URL.decode(credential),
               let text = String(validating: decoded, as: UTF8.self),
               let colon = text.firstIndex(of: ":") else {
             throw APIError.unauthorized("malformed Basic credentials", challenge: Self.challenge)
         }
         let name = String(text[..<colon]), password = String(text[text.index(after: colon)...])
-        guard let user = try await accounts.authenticate(name: name, password: password) else {
-            throw APIError.unauthorized("wrong user name or password", challenge: Self.challenge)
+        let user: User
+        switch try await accounts.check(name: name, password: password, address: addresses.key(request, context)) {
+        case .valid(let valid): user = valid
+        case .invalid: throw APIError.unauthorized("wrong user name or password", challenge: Self.challenge)
+        case .throttled(let retryAfter):
+            throw APIError.tooManyRequests("too many failed password checks for this user name or address; retry later", retryAfter: retryAfter)
+        case .busy: throw APIError.tooManyRequests("the server is busy checking passwords; retry shortly", retryAfter: 1)
         }
         return Principal(user: user, authProtocol: .basic, mode: nil, client: nil, scope: nil)
     }
 }
 
 extension Authenticator {
-    /// RFC 6750 §2.1 Bearer credentials; anything not live is `invalid_token`.
-    func bearer(_ token: String) async throws -> Principal {
+    /// An `Authorization` value's scheme (lowercased) and credential (RFC 7235 §2.1).
+    static func split(_ authorization: String) -> (scheme: String, credential: String) {
+        let trimmed = authorization.drop(while: { $0 == " " })
+        return (trimmed.prefix(while: { $0 != " " }).lowercased(), String(trimmed.drop(while: { $0 != " " }).trimmingCharacters(in: " ")))
+    }
+
+    /// RFC 6750 §2.1 Bearer credentials from the client at `address`; anything not live, or
+    /// presented from outside its link's allowed addresses, is `invalid_token`.
+    func bearer(_ token: String, from address: IPAddress?) async throws -> Principal {
+        // RFC 6750 §3.1: a request without a token gets the challenge without an error code.
+        guard !token.isEmpty else { throw APIError.unauthorized("the Bearer credential is empty", challenge: Self.bearerChallenge) }
         let invalid = APIError(.unauthorized, code: "unauthorized", "invalid_token: the access token is invalid, expired or revoked",
                                headers: [.wwwAuthenticate: Self.bearerChallenge + ", error=\"invalid_token\""])
-        switch try await oauth2.bearer(token) {
+        switch try await oauth2.bearer(token, from: address) {
         case .live(let record, let user):
             return Principal(user: user, authProtocol: .oauth2, mode: Self.mode(record.mode), client: record.clientId, scope: record.scope)
         case .revoked(let record):

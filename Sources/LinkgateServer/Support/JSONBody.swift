@@ -63,6 +63,16 @@ struct JSONBody {
     }
 }
 
+extension JSONBody {
+    /// A link's `allowedAddresses` (INTERFACE §10): absent → nil (unchanged); `null` or `[]` →
+    /// any address; an array of CIDR ranges or addresses → that restriction.
+    func allowedAddresses() throws -> AddressAllowList? {
+        guard let value = members["allowedAddresses"] else { return nil }
+        if value == .null { return .any }
+        return try AddressAllowList.parse(try stringArray("allowedAddresses"))
+    }
+}
+
 /// Upper bound for request bodies on REST and OAuth endpoints (INTERFACE §1).
 let maximumBodyBytes = 64 * 1024
 

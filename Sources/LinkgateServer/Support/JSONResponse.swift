@@ -24,7 +24,13 @@ func clientJSON(_ client: OAuth2Client, secret: String? = nil) -> JSONValue {
         "name": .string(client.name), "redirects": .array(client.redirects.map(JSONValue.string)),
         "scope": .string(client.scope.rawValue), "impersonation": .bool(client.impersonation),
         "publicKey": .optional(client.publicKey), "executeAs": .optional(client.executeAs),
+        "allowedAddresses": allowedAddressesJSON(client.allowedAddresses),
     ])
+}
+
+/// `null` for any address, else the canonical ranges (INTERFACE §10).
+func allowedAddressesJSON(_ list: AddressAllowList) -> JSONValue {
+    list.strings.map { .array($0.map(JSONValue.string)) } ?? .null
 }
 
 extension Parameters {

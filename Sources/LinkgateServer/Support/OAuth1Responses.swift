@@ -35,11 +35,11 @@ func oauth1TokenEndpointError(_ problem: OAuth1Problem, realm: String) -> Respon
 
 extension ServerConfig {
     /// The request as OAuth 1.0 sees it, its base-string URI built from the base URL (INTERFACE §7).
-    func signedRequest(_ request: Request, form: [(name: String, value: String)] = []) throws -> SignedRequest {
+    func signedRequest(_ request: Request, form: [(name: String, value: String)] = [], clientAddress: IPAddress?) throws -> SignedRequest {
         guard let query = request.queryPairs else {
             throw OAuth1Problem(.parameterRejected, "the query string is malformed", parameters: [("oauth_parameters_rejected", "query")])
         }
         return SignedRequest(method: request.method.rawValue, baseStringURI: SignedRequest.baseStringURI(base: baseURL, path: request.uri.path),
-                             authorization: request.headers[.authorization], query: query, form: form)
+                             authorization: request.headers[.authorization], query: query, form: form, clientAddress: clientAddress)
     }
 }

@@ -9,6 +9,7 @@ func oauthError(_ error: OAuthError, basicChallenge: Bool = false) -> APIError {
     if error.code == .invalidClient {
         headers[.wwwAuthenticate] = basicChallenge ? "Basic realm=\"Linkgate\", charset=\"UTF-8\"" : "Basic realm=\"Linkgate\""
     }
+    if let retryAfter = error.retryAfter { headers[.retryAfter] = String(max(1, retryAfter)) }
     return APIError(HTTPResponse.Status(code: error.httpStatus), code: error.code.rawValue, error.description, headers: headers)
 }
 

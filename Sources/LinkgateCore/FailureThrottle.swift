@@ -1,0 +1,194 @@
+import Synchronization
+
+/// A lockout in force: who, from where, how many failures, until when (INTERFACE §10).
+/// `user` is nil for an address locked for any names; `address` is nil for a slowed name.
+public struct Lockout: Sendable, Equatable {
+    public var user: String?
+    public var address: String?
+    public var failures: Int
+    /// Epoch seconds.
+    public var until: Int64
+
+    public init(user: String?, address: String?, failures: Int, until: Int64) {
+        self.user = user
+        self.address = address
+        self.failures = failures
+        self.until = until
+    }
+}
+
+/// The limits of a `FailureThrottle` (INTERFACE §10).
+public struct ThrottlePolicy: Sendable {
+    /// Failures of one name from one address within `window` that start a lockout of the pair.
+    public var pairLimit: Int
+    /// Failures from one address, any names, within `window` that lock the address.
+    public var addressLimit: Int
+    /// Failures of one name from any addresses within `window` that slow the name; nil: never.
+    public var nameLimit: Int?
+    public var window: Int64
+    /// The first lockout's length; each further lockout of the same key doubles it up to `maximumBackoff`.
+    public var firstBackoff: Int64
+    public var maximumBackoff: Int64
+    /// Keys tracked at most; beyond it idle keys are dropped first, so memory stays bounded under a flood of names.
+    public var maximumKeys: Int
+
+    public init(pairLimit: Int = 5, addressLimit: Int = 20, nameLimit: Int? = 50, window: Int64 = 900,
+                firstBackoff: Int64 = 60, maximumBackoff: Int64 = 900, maximumKeys: Int = 100_000) {
+        self.pairLimit = pairLimit
+        self.addressLimit = addressLimit
+        self.nameLimit = nameLimit
+        self.window = window
+        self.firstBackoff = firstBackoff
+        self.maximumBackoff = maximumBackoff
+        self.maximumKeys = maximumKeys
+    }
+
+    /// Passwords: 5 per (name, address), 20 per address, 50 per name, in 15 minutes.
+    public static let passwords = ThrottlePolicy()
+    /// Client secrets: the same per (client_id, address) and per address; a client id is never slowed as a whole.
+    public static let clientSecrets = ThrottlePolicy(nameLimit: nil)
+}
+
+/// Counts failed credential checks per (name, address), per address and per name, and refuses
+/// further checks during an exponential back-off, before any expensive work (INTERFACE §10).
+///
+/// Locking is per (name, address), so a guesser elsewhere cannot lock a user out. A name that
+/// fails from many addresses is *slowed*: while its lockout lasts, only addresses with no
+/// failure of their own for it may still try. Counts live in memory, per process.
+public final class FailureThrottle: Sendable {
+    public let policy: ThrottlePolicy
+
+    /// Why a check is refused: retry after this many seconds.
+    public struct Refusal: Sendable, Equatable {
+        public let retryAfter: Int64
+
+        public init(retryAfter: Int64) {
+            self.retryAfter = retryAfter
+        }
+    }
+
+    private enum Key: Hashable {
+        case pair(name: String, address: String)
+        case address(String)
+        case name(String)
+    }
+
+    private struct Counter {
+        var failures = 0
+        var windowStart: Int64
+        var lockedUntil: Int64 = 0
+        var lockouts = 0
+
+        func isIdle(at now: Int64, window: Int64) -> Bool { now >= lockedUntil && now - windowStart >= window }
+    }
+
+    private let counters = Mutex<[Key: Counter]>([:])
+
+    public init(policy: ThrottlePolicy) {
+        self.policy = policy
+    }
+
+    /// Names are unique case-insensitively (INTERFACE §10 counts per user, however it is spelled).
+    private static func normalized(_ name: String) -> String { name.lowercased() }
+
+    /// Nil when a check for `name` from `address` may run now, else how long to wait.
+    public func refusal(name: String, address: String, now: Int64) -> Refusal? {
+        let name = Self.normalized(name)
+        return counters.withLock { counters -> Refusal? in
+            if counters.isEmpty { return nil }
+            var until: Int64 = 0
+            let pair = counters[.pair(name: name, address: address)]
+            if let pair { until = max(until, pair.lockedUntil) }
+            if let locked = counters[.address(address)]?.lockedUntil { until = max(until, locked) }
+            // A slowed name refuses only addresses that have failed for it themselves.
+            if let pair, pair.failures > 0, pair.windowStart > now - policy.window,
+               let locked = counters[.name(name)]?.lockedUntil {
+                until = max(until, locked)
+            }
+            return until > now ? Refusal(retryAfter: until - now) : nil
+        }
+    }
+
+    /// Counts a failed check; returns the lockouts it started (for the audit log).
+    public func recordFailure(name: String, address: String, now: Int64) -> [Lockout] {
+        let name = Self.normalized(name)
+        var keys: [(Key, Int)] = [(.pair(name: name, address: address), policy.pairLimit), (.address(address), policy.addressLimit)]
+        if let nameLimit = policy.nameLimit { keys.append((.name(name), nameLimit)) }
+        return counters.withLock { counters -> [Lockout] in
+            makeRoom(&counters, for: keys.count, now: now)
+            var started: [Lockout] = []
+            for (key, limit) in keys {
+                var counter = counters[key] ?? Counter(windowStart: now)
+                if now - counter.windowStart >= policy.window {
+                    counter.failures = 0
+                    counter.windowStart = now
+                }
+                counter.failures += 1
+                // At the limit and after every further failure in the window, a longer lockout.
+                if counter.failures >= limit, counter.lockedUntil <= now {
+                    let backoff = min(policy.maximumBackoff, policy.firstBackoff << min(counter.lockouts, 20))
+                    counter.lockouts += 1
+                    counter.lockedUntil = now + backoff
+                    started.append(Self.lockout(key, counter))
+                }
+                counters[key] = counter
+            }
+            return started
+        }
+    }
+
+    /// A successful check resets the pair's count (INTERFACE §10).
+    public func recordSuccess(name: String, address: String) {
+        let key = Key.pair(name: Self.normalized(name), address: address)
+        counters.withLock { counters in
+            if !counters.isEmpty { counters[key] = nil }
+        }
+    }
+
+    /// The lockouts in force at `now`.
+    public func lockouts(now: Int64) -> [Lockout] {
+        counters.withLock { counters in
+            counters.filter { $0.value.lockedUntil > now }.map { Self.lockout($0.key, $0.value) }
+        }
+        .sorted { ($0.until, $0.user ?? "", $0.address ?? "") > ($1.until, $1.user ?? "", $1.address ?? "") }
+    }
+
+    /// Forgets the counts and lockouts of `user` and/or `address` (both nil: everything); returns
+    /// the lockouts in force that it lifted.
+    @discardableResult
+    public func clear(user: String?, address: String?, now: Int64) -> [Lockout] {
+        let user = user.map(Self.normalized)
+        return counters.withLock { counters -> [Lockout] in
+            var lifted: [Lockout] = []
+            for (key, counter) in counters {
+                let matches: Bool = switch key {
+                case .pair(let n, let a): (user == nil || user == n) && (address == nil || address == a)
+                case .address(let a): user == nil && (address == nil || address == a)
+                case .name(let n): address == nil && (user == nil || user == n)
+                }
+                guard matches else { continue }
+                if counter.lockedUntil > now { lifted.append(Self.lockout(key, counter)) }
+                counters[key] = nil
+            }
+            return lifted
+        }
+    }
+
+    private static func lockout(_ key: Key, _ counter: Counter) -> Lockout {
+        switch key {
+        case .pair(let name, let address): Lockout(user: name, address: address, failures: counter.failures, until: counter.lockedUntil)
+        case .address(let address): Lockout(user: nil, address: address, failures: counter.failures, until: counter.lockedUntil)
+        case .name(let name): Lockout(user: name, address: nil, failures: counter.failures, until: counter.lockedUntil)
+        }
+    }
+
+    /// Keeps the table within `maximumKeys`: idle keys go first, then any unlocked key.
+    private func makeRoom(_ counters: inout [Key: Counter], for count: Int, now: Int64) {
+        guard counters.count + count > policy.maximumKeys else { return }
+        counters = counters.filter { !$0.value.isIdle(at: now, window: policy.window) }
+        while counters.count + count > policy.maximumKeys,
+              let victim = counters.first(where: { $0.value.lockedUntil <= now }) ?? counters.first {
+            counters[victim.key] = nil
+        }
+    }
+}
