@@ -61,9 +61,8 @@ public enum RedirectURI {
 
     private static func isValidHost(_ host: String) -> Bool {
         if host.hasPrefix("[") {
-            // IPv6 literal: hex digits, colons and dots between the brackets.
-            let inner = host.dropFirst().dropLast()
-            return host.hasSuffix("]") && inner.contains(":") && inner.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+            // IP literal (RFC 3986 §3.2.2): a valid IPv6 address between the brackets.
+            return host.hasSuffix("]") && IPAddress(host.dropFirst().dropLast())?.family == .ipv6
         }
         guard !host.isEmpty, host.count <= 253, !host.hasPrefix("."), !host.hasPrefix("-") else { return false }
         return host.allSatisfy { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "-" || $0 == "." }

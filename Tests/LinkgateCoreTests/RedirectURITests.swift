@@ -7,6 +7,7 @@ struct RedirectURITests {
         "https://app.example/cb", "https://app.example:8443/oauth/callback?x=1&y=2", "HTTPS://App.Example/cb",
         "http://127.0.0.1:9000/cb", "http://localhost/cb", "http://LOCALHOST:3000/", "http://[::1]:8080/cb",
         "https://jira.example.com/plugins/servlet/oauth2/callback", "https://10.0.0.1/cb", "https://[2001:db8::1]/cb",
+        "https://[::ffff:192.0.2.1]:8443/cb",
     ])
     func accepted(uri: String) throws {
         try RedirectURI.validate(uri)
@@ -21,6 +22,9 @@ struct RedirectURITests {
         "https://app.example:/cb", "https://app.example:80a/cb", "https://[::1/cb", "https://app_example/cb",
         "https://app.example/<cb>", "https://app.example/\\cb", "custom.scheme:/cb", "", " https://app.example/cb",
         "https://éxample.com/cb",
+        // IP literals must be IPv6 addresses (the redirect-uri fuzz target checks this too).
+        "https://[:]/cb", "https://[1.2.3.4]/cb", "https://[::1::]/cb", "https://[12345::]/cb", "http://[::1%25lo]/cb",
+        "https://[fe80::1:2:3:4:5:6:7]/cb",
     ])
     func refused(uri: String) {
         #expect(throws: ValidationError.self) { try RedirectURI.validate(uri) }
