@@ -119,11 +119,35 @@ def register(base_url):
 # Load (until the stop event; anything without a complete 200 is not acknowledged)
 # --------------------------------------------------------------------------------------------
 
+def complete_response(send):
+    """The response of `send()`, read to its end, or None when there was none: the server was killed
+    mid-request, or refuses connections since. Such a request is not acknowledged."""
+    try:
+        return send()
+    except requests.RequestException:
+        return None
+
+
+def json_object(resp):
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def load_worker(setup, ledger, cycle, killed, stop, seed):
     rng = random.Random(seed)
     session = requests.Session()
     mine = []    # tokens this thread was given and has not tried to revoke
     base = setup.base_url
+
+    def cut_off(kind, before_kill):
+        if before_kill:
+            with ledger.lock:
+                ledger.cut_off[kind] += 1
+        time.sleep(0.005)
+
     try:
         while not stop.is_set():
             draw = rng.random()
@@ -137,44 +161,45 @@ def load_worker(setup, ledger, cycle, killed, stop, seed):
             if before_kill:
                 with ledger.lock:
                     ledger.sent[kind] += 1
-            try:
-                if kind == "token":
-                    resp = session.post(base + TOKEN, auth=setup.client_auth, timeout=10,
-                                        data={"grant_type": "client_credentials"})
-                    if resp.status_code != 200:
-                        ledger.fail(f"cycle {cycle}: token issue under load: {describe(resp)}")
-                        continue
-                    token = resp.json()["access_token"]
-                    with ledger.lock:
-                        ledger.tokens[token] = (cycle, time.time())
-                    mine.append(token)
-                elif kind == "revoke":
-                    token = mine.pop(rng.randrange(len(mine)))
-                    with ledger.lock:
-                        ledger.revoke_attempted.add(token)
-                    resp = session.post(base + REVOKE, auth=setup.client_auth, timeout=10,
-                                        data={"token": token, "token_type_hint": "access_token"})
-                    if resp.status_code != 200:
-                        ledger.fail(f"cycle {cycle}: revocation under load: {describe(resp)}")
-                        continue
-                    with ledger.lock:
-                        ledger.revoked[token] = cycle
-                else:
-                    signed = sign(setup.keys, setup.consumer_key, "GET", base + MYSELF, token="")
-                    prepared = session.prepare_request(requests.Request("GET", signed.url, headers=signed.headers))
-                    resp = session.send(prepared, timeout=10, allow_redirects=False)
-                    if resp.status_code != 200 or resp.json().get("auth", {}).get("protocol") != "oauth1":
-                        ledger.fail(f"cycle {cycle}: signed request under load: {describe(resp)}")
-                        continue
-                    with ledger.lock:
-                        ledger.signed.append((cycle, int(signed.oauth_value("oauth_timestamp")), prepared))
-            except (requests.RequestException, ValueError):
-                # No complete response (the server was killed mid-request, or refuses connections
-                # now): not acknowledged, so nothing to check.
-                if before_kill:
-                    with ledger.lock:
-                        ledger.cut_off[kind] += 1
-                time.sleep(0.005)
+            if kind == "token":
+                resp = complete_response(lambda: session.post(base + TOKEN, auth=setup.client_auth, timeout=10,
+                                                              data={"grant_type": "client_credentials"}))
+                if resp is None:
+                    cut_off(kind, before_kill)
+                    continue
+                token = json_object(resp).get("access_token")
+                if resp.status_code != 200 or not isinstance(token, str):
+                    ledger.fail(f"cycle {cycle}: token issue under load: {describe(resp)}")
+                    continue
+                with ledger.lock:
+                    ledger.tokens[token] = (cycle, time.time())
+                mine.append(token)
+            elif kind == "revoke":
+                token = mine.pop(rng.randrange(len(mine)))
+                with ledger.lock:
+                    ledger.revoke_attempted.add(token)
+                resp = complete_response(lambda: session.post(base + REVOKE, auth=setup.client_auth, timeout=10,
+                                                              data={"token": token, "token_type_hint": "access_token"}))
+                if resp is None:
+                    cut_off(kind, before_kill)
+                    continue
+                if resp.status_code != 200:
+                    ledger.fail(f"cycle {cycle}: revocation under load: {describe(resp)}")
+                    continue
+                with ledger.lock:
+                    ledger.revoked[token] = cycle
+            else:
+                signed = sign(setup.keys, setup.consumer_key, "GET", base + MYSELF, token="")
+                prepared = session.prepare_request(requests.Request("GET", signed.url, headers=signed.headers))
+                resp = complete_response(lambda: session.send(prepared, timeout=10, allow_redirects=False))
+                if resp is None:
+                    cut_off(kind, before_kill)
+                    continue
+                if resp.status_code != 200 or json_object(resp).get("auth", {}).get("protocol") != "oauth1":
+                    ledger.fail(f"cycle {cycle}: signed request under load: {describe(resp)}")
+                    continue
+                with ledger.lock:
+                    ledger.signed.append((cycle, int(signed.oauth_value("oauth_timestamp")), prepared))
     finally:
         session.close()
 
@@ -232,8 +257,8 @@ def _session():
 
 def check_token_active(setup, ledger, cycle, token):
     resp = _session().post(setup.base_url + INTROSPECT, auth=setup.client_auth, data={"token": token}, timeout=15)
-    body = resp.json() if resp.status_code == 200 else None
-    if not (isinstance(body, dict) and body.get("active") is True and body.get("client_id") == setup.client["clientId"]):
+    body = json_object(resp) if resp.status_code == 200 else {}
+    if not (body.get("active") is True and body.get("client_id") == setup.client["clientId"]):
         ledger.fail(f"after the cycle-{cycle} restart: a token acknowledged in cycle {ledger.tokens[token][0]} "
                     f"is not active: {describe(resp)}")
     with ledger.lock:
@@ -242,7 +267,7 @@ def check_token_active(setup, ledger, cycle, token):
 
 def check_token_revoked(setup, ledger, cycle, token):
     resp = _session().post(setup.base_url + INTROSPECT, auth=setup.client_auth, data={"token": token}, timeout=15)
-    body = resp.json() if resp.status_code == 200 else None
+    body = json_object(resp) if resp.status_code == 200 else None
     if body != {"active": False}:
         ledger.fail(f"after the cycle-{cycle} restart: a revocation acknowledged in cycle {ledger.revoked[token]} "
                     f"did not hold: {describe(resp)}")
@@ -270,7 +295,7 @@ def check_nonce_used(setup, ledger, cycle, entry):
 def check_after_restart(setup, ledger, cycle, rng, pool):
     now = time.time()
     with ledger.lock:
-        tokens = [t for t, (c, _) in ledger.tokens.items() if t not in ledger.revoke_attempted]
+        tokens = [t for t in ledger.tokens if t not in ledger.revoke_attempted]
         revoked = list(ledger.revoked.items())
         signed = list(ledger.signed)
     # This cycle's acknowledgements, all of them; earlier cycles', a sample (still inside their lifetimes).
