@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LUA = os.path.join(HERE, "scenario.lua")
+ATTACK_LUA = os.path.join(HERE, "attack.lua")
 
 USERS = "/rest/api/latest/user"
 MYSELF = "/rest/api/latest/myself"
@@ -44,7 +45,9 @@ SCENARIOS = [
     (4, "myself-oauth1-2lo", "GET myself, OAuth 1.0a 2LO RSA-SHA1"),
     (5, "code-exchange", "POST token, authorization_code"),
     (6, "status", "GET /status"),
+    (7, "bearer-attacked", "GET myself, Bearer, under password guessing"),
 ]
+ATTACK_TARGET_RATIO = 0.80   # scenario 7 req/s over scenario 2 req/s of the same run
 PEER_SCENARIOS = {1, 2, 3}
 
 
@@ -134,7 +137,7 @@ def alive(pid):
 # ------------------------------------------------------------------------------------------
 
 def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, kind=None, *, duration, connections,
-            threads, pid):
+            threads, pid, attacker_pid=None):
     threads = max(1, min(threads, connections))
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "5s", "-s", LUA]
     for h in headers:
@@ -143,11 +146,14 @@ def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, ki
     hz = os.sysconf("SC_CLK_TCK")
     before_cpu, before_self = cpu_ticks(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     before_busy = machine_busy_seconds()
+    before_attacker = cpu_ticks(attacker_pid) if attacker_pid else 0
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     wall = time.monotonic() - started
     after_cpu, after_self = cpu_ticks(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     busy = machine_busy_seconds() - before_busy
+    # A concurrent load generator (the password guesser) is still running: its CPU is its own column.
+    attacker_cpu = (cpu_ticks(attacker_pid) - before_attacker) / hz if attacker_pid else 0.0
     if not alive(pid):
         raise BenchError(f"{name}: the server process {pid} died during the run")
     line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH_RESULT ")), None)
@@ -161,7 +167,7 @@ def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, ki
     hwm, rss = memory_kib(pid)
     wrk_cpu = (after_self.ru_utime + after_self.ru_stime) - (before_self.ru_utime + before_self.ru_stime)
     server_cpu = (after_cpu - before_cpu) / hz
-    return {
+    result = {
         "name": name,
         "requests": r["requests"],
         "ok": ok,
@@ -180,10 +186,74 @@ def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, ki
         "server_cpu_pct": round(100 * server_cpu / wall, 1),
         "wrk_cpu_pct": round(100 * wrk_cpu / wall, 1),
         # everything else on the machine during the run (other users' builds and tests): noise
-        "other_cpu_pct": round(max(0.0, 100 * (busy - server_cpu - wrk_cpu) / wall), 1),
+        "other_cpu_pct": round(max(0.0, 100 * (busy - server_cpu - wrk_cpu - attacker_cpu) / wall), 1),
         "vmhwm_mib": round(hwm / 1024, 1),
         "vmrss_mib": round(rss / 1024, 1),
     }
+    if attacker_pid:
+        result["attacker_cpu_pct"] = round(100 * attacker_cpu / wall, 1)
+    return result
+
+
+class PasswordGuesser:
+    """A second wrk (attack.lua) sending HTTP Basic for a real user name with a new wrong password per
+    request, from loopback, while a scenario is measured. Started `lead` seconds before the measured
+    run and stopped about a second after it; its rate is guesses answered per second of its own run."""
+
+    def __init__(self, target, path, user, *, duration, connections, lead=1.0):
+        self.connections = connections
+        cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{int(duration + 2 * lead)}s", "--timeout", "10s",
+               "-s", ATTACK_LUA, target, "--", path, user]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(lead)
+        if self.proc.poll() is not None:
+            raise BenchError(f"the password guesser (wrk) exited at once: {self.proc.communicate()}")
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def finish(self, timeout):
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        line = next((l for l in out.splitlines() if l.startswith("ATTACK_RESULT ")), None)
+        if self.proc.returncode != 0 or line is None:
+            raise BenchError(f"the password guesser (wrk) failed (exit {self.proc.returncode}): {err.strip()} {out.strip()}")
+        r = json.loads(line[len("ATTACK_RESULT "):])
+        secs = r["duration_us"] / 1e6
+        statuses = {k: r["statuses"][k] for k in sorted(r["statuses"])}
+        answered = sum(statuses.values())
+        return {
+            "connections": self.connections,
+            "duration_s": round(secs, 3),
+            "answered": answered,
+            "answered_per_s": round(answered / secs, 1) if secs else 0.0,
+            "status_401": statuses.get("401", 0),
+            "status_429": statuses.get("429", 0),
+            "other_statuses": {k: v for k, v in statuses.items() if k not in ("401", "429")},
+            "socket_errors": r["socket_errors"],
+            "p50_ms": round(r["latency_us"]["p50"] / 1000, 3),
+            "p99_ms": round(r["latency_us"]["p99"] / 1000, 3),
+            "first_unexpected": r["sample"],
+        }
+
+
+def attack_line(result):
+    a = result["attack"]
+    ratio = result.get("ratio_to_2")
+    text = (f"{'':<11}attack: {a['connections']} connections guessing passwords, {a['answered_per_s']:.1f} guesses "
+            f"answered/s (401: {a['status_401']}, 429: {a['status_429']}"
+            + (f", other: {a['other_statuses']}" if a["other_statuses"] else "")
+            + f"), guess p50 {a['p50_ms']:.1f} ms p99 {a['p99_ms']:.1f} ms, guesser cpu {result['attacker_cpu_pct']:.0f}%")
+    socket = {k: v for k, v in a["socket_errors"].items() if v}
+    if socket:
+        text += f", socket errors {socket}"
+    if ratio is not None:
+        text += f"; bearer under attack / plain bearer (2) = {ratio:.2f} (target >= {ATTACK_TARGET_RATIO:.2f})"
+    return text
 
 
 def result_line(server, number, result):
@@ -413,7 +483,7 @@ def seed_linkgate(base, admin_password):
                                   allow_redirects=False), 303).headers.get("Location"))
     return {
         "cc_basic": cc_basic, "code_basic": code_basic, "tokens": tokens, "pem": pem,
-        "consumer_key": consumer_key, "minter": minter, "verifier": verifier,
+        "consumer_key": consumer_key, "minter": minter, "verifier": verifier, "user": user,
     }
 
 
@@ -512,6 +582,23 @@ def main():
     def lg(number, name, *a, **kw):
         report("linkgate", number, run_wrk(base, name, *a, **kw, **run, pid=pid))
 
+    def lg_under_attack(number, name, *a, **kw):
+        """Scenario `number` measured while PasswordGuesser runs; the attack's figures and the ratio
+        to scenario 2 join its result."""
+        guesser = PasswordGuesser(base, MYSELF, seed["user"], duration=args.duration,
+                                  connections=2 if args.smoke else 8)
+        try:
+            res = run_wrk(base, name, *a, **kw, **run, pid=pid, attacker_pid=guesser.pid)
+        finally:
+            attack = guesser.finish(timeout=args.duration + 30)
+        res["attack"] = attack
+        plain = results["linkgate"]["2"]["rps"]
+        res["ratio_to_2"] = round(res["rps"] / plain, 3) if plain else None
+        report("linkgate", number, res)
+        text = attack_line(res)
+        print(text, flush=True)
+        lines.append(text)
+
     def pr(number, name, *a, **kw):
         report("peer", number, run_wrk(args.peer_url, name, *a, **kw, **run, pid=args.peer_pid))
 
@@ -572,6 +659,11 @@ def main():
     # 6. the HTTP ceiling
     lg(6, "status", "GET", "/status", [])
 
+    # 7. scenario 2 again while a guesser sends wrong passwords for a real user over HTTP Basic.
+    # Last, because password throttling (INTERFACE §10) may lock the loopback address out of
+    # password checks for minutes afterwards.
+    lg_under_attack(7, "bearer-attacked", "GET", MYSELF, [f"Authorization: Bearer {seed['tokens'][1]}"])
+
     openssl = None
     if args.openssl:
         openssl = openssl_rsa2048()
@@ -592,6 +684,14 @@ def main():
             if r["errors"]:
                 failures.append(f"{server} {number} {name}: {r['errors']} errors {r['statuses']} "
                                 f"{r['socket_errors']}; first non-2xx: {r['first_error']}")
+            attack = r.get("attack")
+            if attack is not None:
+                if attack["answered"] == 0:
+                    failures.append(f"{server} {number} {name}: the password guesser got no answer "
+                                    f"(socket errors {attack['socket_errors']})")
+                if attack["other_statuses"]:
+                    failures.append(f"{server} {number} {name}: wrong passwords answered other than 401/429: "
+                                    f"{attack['other_statuses']}; first: {attack['first_unexpected']}")
 
     if args.smoke:
         for f in failures:
@@ -618,6 +718,14 @@ def main():
             print(row)
         if openssl:
             print(f"   ceiling for 4: openssl speed rsa2048 = {openssl['verify_per_s']:.1f} verify/s on one core")
+        attacked = results["linkgate"]["7"]
+        a = attacked["attack"]
+        ratio = attacked["ratio_to_2"]
+        print(f"   7 under attack: {a['answered_per_s']:.1f} wrong-password guesses answered/s from {a['connections']} "
+              f"connections (401: {a['status_401']}, 429: {a['status_429']}); bearer req/s ratio 7/2 = "
+              + (f"{ratio:.2f}" if ratio is not None else "n/a")
+              + f" (target >= {ATTACK_TARGET_RATIO:.2f}"
+              + (", met)" if ratio is not None and ratio >= ATTACK_TARGET_RATIO else ", not met)"))
         hwm = max(r["vmhwm_mib"] for r in results["linkgate"].values())
         text = f"   Linkgate peak RSS (VmHWM) {hwm:.1f} MiB"
         if peer:
@@ -646,6 +754,7 @@ def main():
         "peer": results["peer"] if peer else None,
         "ratios": ({str(n): round(results["linkgate"][str(n)]["rps"] / results["peer"][str(n)]["rps"], 2)
                     for n in PEER_SCENARIOS if results["peer"].get(str(n), {}).get("rps")} if peer else None),
+        "attack_ratio_7_to_2": results["linkgate"]["7"].get("ratio_to_2"),
         "openssl_rsa2048": openssl,
         "lines": lines,
         "failures": failures,

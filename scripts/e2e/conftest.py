@@ -120,11 +120,13 @@ def recorder():
     return RECORDER
 
 
-def launch_server(workdir):
-    """Starts the Linkgate binary on a free loopback port with a fresh database in `workdir`.
+def launch_server(workdir, port=None):
+    """Starts the Linkgate binary on a free loopback port with the database `workdir`/linkgate.sqlite
+    (fresh unless an earlier start in the same `workdir` left one; `port` restarts on that port).
 
     Waits until GET /status answers 200; fails the calling test/fixture (with the server log) if it
     does not. Used by the session `server` fixture and by suites that need a private instance.
+    The log `workdir`/server.log is appended to, so a restarted server's log follows the first.
     """
     binary = Path(os.environ.get("LINKGATE_BIN", str(DEFAULT_BIN)))
     if not binary.is_file():
@@ -132,14 +134,14 @@ def launch_server(workdir):
     workdir = Path(workdir)
     database = workdir / "linkgate.sqlite"
     log_path = workdir / "server.log"
-    port = _free_port()
+    port = port or _free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     env["LINKGATE_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     # Flags below win over any LINKGATE_* variable that may be set in the caller's shell.
     command = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port),
                "--database", str(database), "--base-url", base_url]
-    log_file = open(log_path, "wb")
+    log_file = open(log_path, "ab")
     process = subprocess.Popen(command, cwd=str(REPO_ROOT), env=env, stdout=log_file,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     srv = Server(process, base_url, log_path, database, log_file=log_file, command=command)
