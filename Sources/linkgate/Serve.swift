@@ -30,6 +30,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (LINKGATE_LOG_LEVEL; default info).")
     var logLevel: String?
 
+    @Option(help: "Seconds an idle keep-alive connection stays open (LINKGATE_IDLE_TIMEOUT; default 60).")
+    var idleTimeout: Int?
+
+    @Option(help: "Connections open at once; further ones are closed at accept (LINKGATE_MAX_CONNECTIONS; default 4096).")
+    var maxConnections: Int?
+
     func run() async throws {
         var logger = Logger(label: "linkgate")
         let level = setting(logLevel, env: "LINKGATE_LOG_LEVEL", default: "info")
@@ -53,10 +59,14 @@ struct Serve: AsyncParsableCommand {
         if let adminPassword, adminPassword.count < 8 {
             throw ValidationError("LINKGATE_ADMIN_PASSWORD must be at least 8 characters")
         }
+        let idleText = idleTimeout.map(String.init) ?? environment("LINKGATE_IDLE_TIMEOUT") ?? "60"
+        guard let idleSeconds = Int(idleText), idleSeconds >= 1 else { throw ValidationError("invalid idle timeout '\(idleText)': give whole seconds ≥ 1") }
+        let maxText = maxConnections.map(String.init) ?? environment("LINKGATE_MAX_CONNECTIONS") ?? "4096"
+        guard let maxOpen = Int(maxText), maxOpen >= 1 else { throw ValidationError("invalid max connections '\(maxText)': give a number ≥ 1") }
         let config = ServerConfig(
             host: setting(host, env: "LINKGATE_HOST", default: "127.0.0.1"), port: port, baseURL: base,
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
-            adminPassword: adminPassword)
+            adminPassword: adminPassword, idleTimeoutSeconds: idleSeconds, maxConnections: maxOpen)
         let path = setting(database, env: "LINKGATE_DATABASE", default: "./linkgate.sqlite")
 
         let store: SQLiteStore

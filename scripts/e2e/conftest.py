@@ -120,11 +120,12 @@ def recorder():
     return RECORDER
 
 
-def launch_server(workdir):
+def launch_server(workdir, extra_args=()):
     """Starts the Linkgate binary on a free loopback port with a fresh database in `workdir`.
 
     Waits until GET /status answers 200; fails the calling test/fixture (with the server log) if it
-    does not. Used by the session `server` fixture and by suites that need a private instance.
+    does not. Used by the session `server` fixture and by suites that need a private instance;
+    `extra_args` are more `linkgate serve` flags (e.g. `["--idle-timeout", "2"]`).
     """
     binary = Path(os.environ.get("LINKGATE_BIN", str(DEFAULT_BIN)))
     if not binary.is_file():
@@ -138,7 +139,7 @@ def launch_server(workdir):
     env["LINKGATE_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     # Flags below win over any LINKGATE_* variable that may be set in the caller's shell.
     command = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--database", str(database), "--base-url", base_url]
+               "--database", str(database), "--base-url", base_url, *extra_args]
     log_file = open(log_path, "wb")
     process = subprocess.Popen(command, cwd=str(REPO_ROOT), env=env, stdout=log_file,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
