@@ -165,6 +165,13 @@ extension SQLiteStore {
                 ALTER TABLE oauth1_consumers ADD COLUMN last_used_at INTEGER;
                 """)
         }
+        migrator.registerMigration("v6-oauth1-signature-methods") { db in
+            // INTERFACE §7: a consumer's allowed signature methods, space-separated; existing
+            // consumers keep RSA-SHA1 only.
+            try db.execute(sql: """
+                ALTER TABLE oauth1_consumers ADD COLUMN signature_methods TEXT NOT NULL DEFAULT 'RSA-SHA1';
+                """)
+        }
         return migrator
     }
 }

@@ -8,12 +8,12 @@ extension SQLiteStore: OAuth1Store {
             try db.execute(
                 sql: """
                     INSERT INTO oauth1_consumers (key, name, description, public_key, callback, three_legged_allowed,
-                                                  two_legged_allowed, execute_as, impersonation_allowed, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                  two_legged_allowed, execute_as, impersonation_allowed, created_at, signature_methods)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [consumer.key, consumer.name, consumer.description, consumer.publicKey, consumer.callback,
                             consumer.threeLeggedAllowed, consumer.twoLeggedAllowed, consumer.executeAs, consumer.impersonationAllowed,
-                            consumer.createdAt])
+                            consumer.createdAt, SignatureMethod.storageText(consumer.signatureMethods)])
         }
     }
 
@@ -35,11 +35,12 @@ extension SQLiteStore: OAuth1Store {
             try db.execute(
                 sql: """
                     UPDATE oauth1_consumers SET name = ?, description = ?, public_key = ?, callback = ?, three_legged_allowed = ?,
-                           two_legged_allowed = ?, execute_as = ?, impersonation_allowed = ?
+                           two_legged_allowed = ?, execute_as = ?, impersonation_allowed = ?, signature_methods = ?
                     WHERE key = ?
                     """,
                 arguments: [consumer.name, consumer.description, consumer.publicKey, consumer.callback, consumer.threeLeggedAllowed,
-                            consumer.twoLeggedAllowed, consumer.executeAs, consumer.impersonationAllowed, consumer.key])
+                            consumer.twoLeggedAllowed, consumer.executeAs, consumer.impersonationAllowed,
+                            SignatureMethod.storageText(consumer.signatureMethods), consumer.key])
             guard db.changesCount == 1 else { throw StoreError.notFound }
         }
         consumerCache.invalidate()
@@ -167,7 +168,8 @@ extension SQLiteStore: OAuth1Store {
     static func consumer(from row: Row) -> Consumer {
         Consumer(key: row["key"], name: row["name"], description: row["description"], publicKey: row["public_key"],
                  callback: row["callback"], threeLeggedAllowed: row["three_legged_allowed"], twoLeggedAllowed: row["two_legged_allowed"],
-                 executeAs: row["execute_as"], impersonationAllowed: row["impersonation_allowed"], createdAt: row["created_at"])
+                 executeAs: row["execute_as"], impersonationAllowed: row["impersonation_allowed"], createdAt: row["created_at"],
+                 signatureMethods: SignatureMethod.fromStorage(row["signature_methods"]))
     }
 }
 

@@ -5,7 +5,7 @@ public struct Consumer: Sendable, Equatable {
     public var key: String
     public var name: String
     public var description: String?
-    /// PEM SubjectPublicKeyInfo; verifies the consumer's RSA-SHA1 signatures.
+    /// PEM SubjectPublicKeyInfo; verifies the consumer's RSA signatures.
     public var publicKey: String
     public var callback: String?
     /// 3LO: users authorize request tokens.
@@ -16,9 +16,12 @@ public struct Consumer: Sendable, Equatable {
     /// 2LO with impersonation: `xoauth_requestor_id` names the user.
     public var impersonationAllowed: Bool
     public var createdAt: Int64
+    /// Signature methods this consumer may use (INTERFACE §7); default `RSA-SHA1` only.
+    public var signatureMethods: [SignatureMethod]
 
     public init(key: String, name: String, description: String?, publicKey: String, callback: String?, threeLeggedAllowed: Bool,
-                twoLeggedAllowed: Bool, executeAs: String?, impersonationAllowed: Bool, createdAt: Int64) {
+                twoLeggedAllowed: Bool, executeAs: String?, impersonationAllowed: Bool, createdAt: Int64,
+                signatureMethods: [SignatureMethod] = SignatureMethod.defaults) {
         self.key = key
         self.name = name
         self.description = description
@@ -29,6 +32,7 @@ public struct Consumer: Sendable, Equatable {
         self.executeAs = executeAs
         self.impersonationAllowed = impersonationAllowed
         self.createdAt = createdAt
+        self.signatureMethods = signatureMethods
     }
 }
 

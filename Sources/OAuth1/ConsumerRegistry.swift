@@ -12,9 +12,11 @@ public struct NewConsumer: Sendable, Equatable {
     public var twoLeggedAllowed = false
     public var executeAs: String?
     public var impersonationAllowed = false
+    public var signatureMethods = SignatureMethod.defaults
 
     public init(key: String, name: String, description: String? = nil, publicKey: String, callback: String? = nil,
-                threeLeggedAllowed: Bool = true, twoLeggedAllowed: Bool = false, executeAs: String? = nil, impersonationAllowed: Bool = false) {
+                threeLeggedAllowed: Bool = true, twoLeggedAllowed: Bool = false, executeAs: String? = nil, impersonationAllowed: Bool = false,
+                signatureMethods: [SignatureMethod] = SignatureMethod.defaults) {
         self.key = key
         self.name = name
         self.description = description
@@ -24,6 +26,7 @@ public struct NewConsumer: Sendable, Equatable {
         self.twoLeggedAllowed = twoLeggedAllowed
         self.executeAs = executeAs
         self.impersonationAllowed = impersonationAllowed
+        self.signatureMethods = signatureMethods
     }
 }
 
@@ -37,9 +40,11 @@ public struct ConsumerChange: Sendable, Equatable {
     public var twoLeggedAllowed: Bool?
     public var executeAs: String??
     public var impersonationAllowed: Bool?
+    public var signatureMethods: [SignatureMethod]?
 
     public init(name: String? = nil, description: String?? = nil, publicKey: String? = nil, callback: String?? = nil,
-                threeLeggedAllowed: Bool? = nil, twoLeggedAllowed: Bool? = nil, executeAs: String?? = nil, impersonationAllowed: Bool? = nil) {
+                threeLeggedAllowed: Bool? = nil, twoLeggedAllowed: Bool? = nil, executeAs: String?? = nil, impersonationAllowed: Bool? = nil,
+                signatureMethods: [SignatureMethod]? = nil) {
         self.name = name
         self.description = description
         self.publicKey = publicKey
@@ -48,6 +53,7 @@ public struct ConsumerChange: Sendable, Equatable {
         self.twoLeggedAllowed = twoLeggedAllowed
         self.executeAs = executeAs
         self.impersonationAllowed = impersonationAllowed
+        self.signatureMethods = signatureMethods
     }
 }
 
@@ -70,7 +76,7 @@ public struct ConsumerRegistry: Sendable {
         let consumer = try await validated(Consumer(
             key: input.key, name: input.name, description: input.description, publicKey: input.publicKey, callback: input.callback,
             threeLeggedAllowed: input.threeLeggedAllowed, twoLeggedAllowed: input.twoLeggedAllowed, executeAs: input.executeAs,
-            impersonationAllowed: input.impersonationAllowed, createdAt: now()))
+            impersonationAllowed: input.impersonationAllowed, createdAt: now(), signatureMethods: input.signatureMethods))
         do {
             try await store.createConsumer(consumer)
         } catch StoreError.conflict {
@@ -89,6 +95,7 @@ public struct ConsumerRegistry: Sendable {
         if let v = change.twoLeggedAllowed { consumer.twoLeggedAllowed = v }
         if let executeAs = change.executeAs { consumer.executeAs = executeAs }
         if let v = change.impersonationAllowed { consumer.impersonationAllowed = v }
+        if let v = change.signatureMethods { consumer.signatureMethods = v }
         consumer = try await validated(consumer)
         try await store.updateConsumer(consumer)
         return consumer
@@ -117,6 +124,7 @@ public struct ConsumerRegistry: Sendable {
         } catch let error as CryptoError {
             throw ValidationError("publicKey", error.message)
         }
+        consumer.signatureMethods = try SignatureMethod.list(consumer.signatureMethods.map(\.rawValue))
         if let callback = consumer.callback, !ThreeLeggedFlow.isAbsoluteHTTPURL(callback) {
             throw ValidationError("callback", "must be an absolute http(s) URL")
         }

@@ -11,6 +11,7 @@ import time
 from http.cookiejar import DefaultCookiePolicy
 from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -85,6 +86,17 @@ def _set_cookie_headers(response):
         return headers.getlist("Set-Cookie")
     value = response.headers.get("Set-Cookie")
     return [value] if value else []
+
+
+def error_keys_ok(response, body):
+    """INTERFACE §1: an error body is exactly {"error", "error_description"}; errors of /rest/api/…
+    resources also carry Jira's keys, "errorMessages": [<the description>] and "errors": {}."""
+    if not isinstance(body, dict):
+        return False
+    if urlsplit(response.request.url).path.startswith("/rest/api/"):
+        return (set(body) == {"error", "error_description", "errorMessages", "errors"}
+                and body["errorMessages"] == [body["error_description"]] and body["errors"] == {})
+    return set(body) == {"error", "error_description"}
 
 
 def set_cookie_headers(response):
