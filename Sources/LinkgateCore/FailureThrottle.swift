@@ -17,6 +17,17 @@ public struct Lockout: Sendable, Equatable {
     }
 }
 
+extension FailureThrottle {
+    /// The address a client is counted by: IPv4 as itself (an IPv4-mapped IPv6 address too),
+    /// IPv6 by its /64, since one host commonly holds a whole /64 and could otherwise rotate
+    /// past every limit. An unknown address counts as one address, `unknown`.
+    public static func addressKey(_ address: IPAddress?) -> String {
+        guard let address else { return "unknown" }
+        if let v4 = address.ipv4Value { return IPAddress(ipv4: v4).description }
+        return IPAddressRange(address: address, prefixLength: 64)?.description ?? address.description
+    }
+}
+
 /// The limits of a `FailureThrottle` (INTERFACE §10).
 public struct ThrottlePolicy: Sendable {
     /// Failures of one name from one address within `window` that start a lockout of the pair.
@@ -78,8 +89,14 @@ public final class FailureThrottle: Sendable {
         var windowStart: Int64
         var lockedUntil: Int64 = 0
         var lockouts = 0
+        /// Checks begun and not yet settled: they count against the limit, so a burst of
+        /// parallel guesses cannot all pass before the first failure is counted.
+        var inFlight = 0
 
-        func isIdle(at now: Int64, window: Int64) -> Bool { now >= lockedUntil && now - windowStart >= window }
+        func isIdle(at now: Int64, window: Int64) -> Bool { inFlight == 0 && now >= lockedUntil && now - windowStart >= window }
+
+        /// Failures within the window at `now`.
+        func recentFailures(at now: Int64, window: Int64) -> Int { now - windowStart >= window ? 0 : failures }
     }
 
     private let counters = Mutex<[Key: Counter]>([:])
@@ -88,28 +105,59 @@ public final class FailureThrottle: Sendable {
         self.policy = policy
     }
 
-    /// Names are unique case-insensitively (INTERFACE §10 counts per user, however it is spelled).
-    private static func normalized(_ name: String) -> String { name.lowercased() }
+    /// Names are unique case-insensitively (INTERFACE §10 counts per user, however it is spelled),
+    /// and are counted by at most 128 bytes' worth of characters.
+    private static func normalized(_ name: String) -> String { String(name.prefix(128)).lowercased() }
 
-    /// Nil when a check for `name` from `address` may run now, else how long to wait.
-    public func refusal(name: String, address: String, now: Int64) -> Refusal? {
+    /// Begins a check of `name` from `address`: nil when it may run now (then exactly one of
+    /// `recordFailure`, `recordSuccess` or `cancel` must follow), else how long to wait.
+    public func begin(name: String, address: String, now: Int64) -> Refusal? {
         let name = Self.normalized(name)
         return counters.withLock { counters -> Refusal? in
-            if counters.isEmpty { return nil }
-            var until: Int64 = 0
-            let pair = counters[.pair(name: name, address: address)]
-            if let pair { until = max(until, pair.lockedUntil) }
-            if let locked = counters[.address(address)]?.lockedUntil { until = max(until, locked) }
-            // A slowed name refuses only addresses that have failed for it themselves.
-            if let pair, pair.failures > 0, pair.windowStart > now - policy.window,
-               let locked = counters[.name(name)]?.lockedUntil {
-                until = max(until, locked)
-            }
-            return until > now ? Refusal(retryAfter: until - now) : nil
+            if let refusal = refusal(counters, name: name, address: address, now: now) { return refusal }
+            makeRoom(&counters, for: 2, now: now)
+            counters[.pair(name: name, address: address), default: Counter(windowStart: now)].inFlight += 1
+            counters[.address(address), default: Counter(windowStart: now)].inFlight += 1
+            return nil
         }
     }
 
-    /// Counts a failed check; returns the lockouts it started (for the audit log).
+    /// Whether a check of `name` from `address` would be refused now, without beginning one.
+    public func refusal(name: String, address: String, now: Int64) -> Refusal? {
+        let name = Self.normalized(name)
+        return counters.withLock { refusal($0, name: name, address: address, now: now) }
+    }
+
+    private func refusal(_ counters: [Key: Counter], name: String, address: String, now: Int64) -> Refusal? {
+        var until: Int64 = 0
+        let pair = counters[.pair(name: name, address: address)], byAddress = counters[.address(address)]
+        if let pair { until = max(until, pair.lockedUntil) }
+        if let byAddress { until = max(until, byAddress.lockedUntil) }
+        // A slowed name refuses only addresses that have failed for it themselves.
+        if let pair, pair.recentFailures(at: now, window: policy.window) > 0, let locked = counters[.name(name)]?.lockedUntil {
+            until = max(until, locked)
+        }
+        if until > now { return Refusal(retryAfter: until - now) }
+        // Checks already running that would reach a limit: wait for them to settle.
+        func full(_ counter: Counter?, _ limit: Int) -> Bool {
+            guard let counter, counter.inFlight > 0 else { return false }
+            return counter.recentFailures(at: now, window: policy.window) + counter.inFlight >= limit
+        }
+        if full(pair, policy.pairLimit) || full(byAddress, policy.addressLimit) { return Refusal(retryAfter: 1) }
+        return nil
+    }
+
+    /// Ends a begun check that decided nothing (the hashing pool was full, the store failed).
+    public func cancel(name: String, address: String) {
+        let name = Self.normalized(name)
+        counters.withLock { counters in
+            for key in [Key.pair(name: name, address: address), .address(address)] where counters[key] != nil {
+                counters[key]!.inFlight = max(0, counters[key]!.inFlight - 1)
+            }
+        }
+    }
+
+    /// Ends a begun check that failed; returns the lockouts it started (for the audit log).
     public func recordFailure(name: String, address: String, now: Int64) -> [Lockout] {
         let name = Self.normalized(name)
         var keys: [(Key, Int)] = [(.pair(name: name, address: address), policy.pairLimit), (.address(address), policy.addressLimit)]
@@ -119,7 +167,10 @@ public final class FailureThrottle: Sendable {
             var started: [Lockout] = []
             for (key, limit) in keys {
                 var counter = counters[key] ?? Counter(windowStart: now)
+                if case .name = key {} else { counter.inFlight = max(0, counter.inFlight - 1) }
                 if now - counter.windowStart >= policy.window {
+                    // A window without a lockout forgives the earlier ones: the back-off starts over.
+                    if now - counter.lockedUntil >= policy.window { counter.lockouts = 0 }
                     counter.failures = 0
                     counter.windowStart = now
                 }
@@ -137,11 +188,14 @@ public final class FailureThrottle: Sendable {
         }
     }
 
-    /// A successful check resets the pair's count (INTERFACE §10).
+    /// Ends a begun check that passed: the pair's count starts over (INTERFACE §10).
     public func recordSuccess(name: String, address: String) {
         let key = Key.pair(name: Self.normalized(name), address: address)
         counters.withLock { counters in
-            if !counters.isEmpty { counters[key] = nil }
+            counters[key] = nil
+            if counters[.address(address)] != nil {
+                counters[.address(address)]!.inFlight = max(0, counters[.address(address)]!.inFlight - 1)
+            }
         }
     }
 
@@ -182,13 +236,16 @@ public final class FailureThrottle: Sendable {
         }
     }
 
-    /// Keeps the table within `maximumKeys`: idle keys go first, then any unlocked key.
+    /// Keeps the table within `maximumKeys`, in bulk so a full table is not swept on every
+    /// failure: idle keys go first, then unlocked ones with the fewest failures, down to 90 %.
     private func makeRoom(_ counters: inout [Key: Counter], for count: Int, now: Int64) {
         guard counters.count + count > policy.maximumKeys else { return }
         counters = counters.filter { !$0.value.isIdle(at: now, window: policy.window) }
-        while counters.count + count > policy.maximumKeys,
-              let victim = counters.first(where: { $0.value.lockedUntil <= now }) ?? counters.first {
-            counters[victim.key] = nil
-        }
+        let target = policy.maximumKeys * 9 / 10
+        guard counters.count + count > target else { return }
+        let victims = counters.filter { $0.value.lockedUntil <= now && $0.value.inFlight == 0 }
+            .sorted { $0.value.failures < $1.value.failures }
+            .prefix(counters.count + count - target)
+        for victim in victims { counters[victim.key] = nil }
     }
 }

@@ -20,7 +20,8 @@ public final class KDFPool: Sendable {
     private struct State {
         var jobs: [@Sendable () -> Void] = []
         var head = 0
-        var running = 0
+        /// Password checks queued or running: the bound applies to these only.
+        var checks = 0
         var pending: Int { jobs.count - head }
     }
 
@@ -55,14 +56,23 @@ public final class KDFPool: Sendable {
         try! await submit(job, bounded: false)
     }
 
-    /// Jobs running or queued.
-    public var occupancy: Int { state.withLock { $0.running + $0.pending } }
+    /// Password checks running or queued (the jobs the bound counts).
+    public var occupancy: Int { state.withLock { $0.checks } }
 
     private func submit<T: Sendable>(_ job: @escaping @Sendable () -> T, bounded: Bool) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let accepted = state.withLock { state -> Bool in
-                guard !bounded || state.running + state.pending < workers + queueLimit else { return false }
-                state.jobs.append { continuation.resume(returning: job()) }
+                guard bounded else {
+                    state.jobs.append { continuation.resume(returning: job()) }
+                    return true
+                }
+                guard state.checks < workers + queueLimit else { return false }
+                state.checks += 1
+                state.jobs.append { [self] in
+                    let result = job()
+                    self.state.withLock { $0.checks -= 1 }
+                    continuation.resume(returning: result)
+                }
                 return true
             }
             if accepted { available.signal() } else { continuation.resume(throwing: Full()) }
@@ -87,12 +97,10 @@ public final class KDFPool: Sendable {
                     state.jobs.removeFirst(state.head)
                     state.head = 0
                 }
-                state.running += 1
                 return job
             }
             guard let job else { continue }
             job()
-            state.withLock { $0.running -= 1 }
         }
     }
 }

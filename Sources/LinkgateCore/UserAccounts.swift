@@ -94,20 +94,28 @@ public struct UserAccounts: Sendable {
     /// ones, so response time does not reveal which names exist.
     public func check(name: String, password: String, address: String) async throws -> PasswordCheck {
         let at = now()
-        if let refusal = throttle.refusal(name: name, address: address, now: at) { return .throttled(retryAfter: refusal.retryAfter) }
+        if let refusal = throttle.begin(name: name, address: address, now: at) { return .throttled(retryAfter: refusal.retryAfter) }
+        // Every begun check is settled exactly once: as a failure, a success, or (nothing decided) cancelled.
+        var settled = false
+        defer { if !settled { throttle.cancel(name: name, address: address) } }
         guard !name.isEmpty, name.utf8.count <= 64, password.utf8.count <= 1024 else {
+            settled = true
             return try await failed(name: name, address: address, at: at)
         }
         let user = try await store.user(named: name)
         let stored = user?.passwordHash ?? Self.dummyHash
         let fingerprint = verified.fingerprint(name: name, password: password)
-        if let user, verified.isVerified(fingerprint, passwordHash: stored, now: at) { return .valid(user) }
-        let matches: Bool
-        do {
-            matches = try await pool.run { PasswordHasher.verify(password, against: stored) }
-        } catch is KDFPool.Full {
-            return .busy
+        var matches = false
+        if let user, verified.isVerified(fingerprint, passwordHash: stored, now: at) {
+            matches = true
+        } else {
+            do {
+                matches = try await pool.run { PasswordHasher.verify(password, against: stored) }
+            } catch is KDFPool.Full {
+                return .busy
+            }
         }
+        settled = true
         guard matches, let user else { return try await failed(name: name, address: address, at: at) }
         verified.remember(fingerprint, passwordHash: stored, now: at)
         throttle.recordSuccess(name: name, address: address)
@@ -116,7 +124,7 @@ public struct UserAccounts: Sendable {
 
     /// Counts a failure and audits the lockouts it starts (`user.lockout`).
     private func failed(name: String, address: String, at: Int64) async throws -> PasswordCheck {
-        for lockout in throttle.recordFailure(name: String(name.prefix(64)), address: address, now: at) {
+        for lockout in throttle.recordFailure(name: name, address: address, now: at) {
             try await audit?.record(AuditAction.userLockout, actor: lockout.address, subject: lockout.user, outcome: .failure,
                                     detail: Self.describe(lockout, policy: throttle.policy, at: at))
         }

@@ -6,6 +6,8 @@ public enum RSADigest: String, Sendable {
     case sha1 = "SHA1"
     /// JWT `RS256` (RFC 7518 §3.3).
     case sha256 = "SHA256"
+    /// OAuth 1.0a `RSA-SHA512` (opt-in per consumer, INTERFACE §7).
+    case sha512 = "SHA512"
 }
 
 /// An RSA public key held by OpenSSL, parsed once and reused for every verification.

@@ -170,6 +170,13 @@ extension SQLiteStore {
             try db.execute(sql: "ALTER TABLE oauth2_clients ADD COLUMN allowed_addresses TEXT")
             try db.execute(sql: "ALTER TABLE oauth1_consumers ADD COLUMN allowed_addresses TEXT")
         }
+        migrator.registerMigration("v7-oauth1-signature-methods") { db in
+            // INTERFACE §7: a consumer's allowed signature methods, space-separated; existing
+            // consumers keep RSA-SHA1 only.
+            try db.execute(sql: """
+                ALTER TABLE oauth1_consumers ADD COLUMN signature_methods TEXT NOT NULL DEFAULT 'RSA-SHA1';
+                """)
+        }
         return migrator
     }
 }

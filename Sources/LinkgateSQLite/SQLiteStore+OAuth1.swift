@@ -8,12 +8,13 @@ extension SQLiteStore: OAuth1Store {
             try db.execute(
                 sql: """
                     INSERT INTO oauth1_consumers (key, name, description, public_key, callback, three_legged_allowed,
-                                                  two_legged_allowed, execute_as, impersonation_allowed, allowed_addresses, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                                  two_legged_allowed, execute_as, impersonation_allowed, allowed_addresses, created_at,
+                                                  signature_methods)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [consumer.key, consumer.name, consumer.description, consumer.publicKey, consumer.callback,
                             consumer.threeLeggedAllowed, consumer.twoLeggedAllowed, consumer.executeAs, consumer.impersonationAllowed,
-                            consumer.allowedAddresses.stored, consumer.createdAt])
+                            consumer.allowedAddresses.stored, consumer.createdAt, SignatureMethod.storageText(consumer.signatureMethods)])
         }
     }
 
@@ -35,12 +36,12 @@ extension SQLiteStore: OAuth1Store {
             try db.execute(
                 sql: """
                     UPDATE oauth1_consumers SET name = ?, description = ?, public_key = ?, callback = ?, three_legged_allowed = ?,
-                           two_legged_allowed = ?, execute_as = ?, impersonation_allowed = ?, allowed_addresses = ?
+                           two_legged_allowed = ?, execute_as = ?, impersonation_allowed = ?, allowed_addresses = ?, signature_methods = ?
                     WHERE key = ?
                     """,
                 arguments: [consumer.name, consumer.description, consumer.publicKey, consumer.callback, consumer.threeLeggedAllowed,
                             consumer.twoLeggedAllowed, consumer.executeAs, consumer.impersonationAllowed,
-                            consumer.allowedAddresses.stored, consumer.key])
+                            consumer.allowedAddresses.stored, SignatureMethod.storageText(consumer.signatureMethods), consumer.key])
             guard db.changesCount == 1 else { throw StoreError.notFound }
         }
         consumerCache.invalidate()
@@ -169,7 +170,8 @@ extension SQLiteStore: OAuth1Store {
         Consumer(key: row["key"], name: row["name"], description: row["description"], publicKey: row["public_key"],
                  callback: row["callback"], threeLeggedAllowed: row["three_legged_allowed"], twoLeggedAllowed: row["two_legged_allowed"],
                  executeAs: row["execute_as"], impersonationAllowed: row["impersonation_allowed"],
-                 allowedAddresses: AddressAllowList(stored: row["allowed_addresses"]), createdAt: row["created_at"])
+                 allowedAddresses: AddressAllowList(stored: row["allowed_addresses"]), createdAt: row["created_at"],
+                 signatureMethods: SignatureMethod.fromStorage(row["signature_methods"]))
     }
 }
 

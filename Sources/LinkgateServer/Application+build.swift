@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import LinkgateCore
 import Logging
 import NIOCore
@@ -54,7 +55,21 @@ public func buildApplication(
 
     return Application(
         router: router,
+        server: .http1(configuration: http1Configuration(config: config, logger: logger)),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "Linkgate"),
         services: [PruneService(store: store, interval: .seconds(60), now: now, logger: logger)],
         logger: logger)
+}
+
+/// HTTP/1 connection limits (INTERFACE §10 "Connections"): Hummingbird's idle timeout and NIO's
+/// decoder limits where they fit, ``ConnectionGuardHandler`` for the connection count and the
+/// request-head deadline.
+func http1Configuration(config: ServerConfig, logger: Logger) -> HTTP1Channel.Configuration {
+    let limiter = ConnectionLimiter(maximum: config.maxConnections)
+    let headTimeout = TimeAmount(config.requestHeadTimeout)
+    let headBytes = config.maxRequestHeadBytes
+    return HTTP1Channel.Configuration(
+        additionalChannelHandlers: [ConnectionGuardHandler(limiter: limiter, headTimeout: headTimeout, logger: logger)],
+        idleTimeout: .seconds(Int64(config.idleTimeoutSeconds)),
+        httpDecoderConfiguration: .init(maxHeaderFieldSize: headBytes, maxHeaderListSize: headBytes))
 }

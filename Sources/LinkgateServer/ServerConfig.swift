@@ -16,10 +16,20 @@ public struct ServerConfig: Sendable {
     public var passwordHasher: PasswordHasher
     /// Proxies whose `X-Forwarded-For` is believed (INTERFACE §10 `--trusted-proxy`).
     public var trustedProxies: [IPAddressRange]
+    /// Seconds an idle keep-alive connection stays open (INTERFACE §10; `--idle-timeout`).
+    public var idleTimeoutSeconds: Int
+    /// Connections open at once; further ones are closed at accept (INTERFACE §10; `--max-connections`).
+    public var maxConnections: Int
+    /// Time a connection has to deliver a complete request head (INTERFACE §10: 10 s).
+    public var requestHeadTimeout: Duration
+    /// Largest request head (request line and header fields) accepted; larger → `431` (INTERFACE §10: 16 KiB).
+    public var maxRequestHeadBytes: Int
 
     public init(host: String = "127.0.0.1", port: Int = 8080, baseURL: String = "http://127.0.0.1:8080",
                 resourcesPath: String = ServerConfig.defaultResourcesPath, adminPassword: String? = nil,
-                passwordHasher: PasswordHasher = .standard, trustedProxies: [IPAddressRange] = []) {
+                passwordHasher: PasswordHasher = .standard, idleTimeoutSeconds: Int = 60, maxConnections: Int = 4096,
+                requestHeadTimeout: Duration = .seconds(10), maxRequestHeadBytes: Int = 16 * 1024,
+                trustedProxies: [IPAddressRange] = []) {
         self.trustedProxies = trustedProxies
         self.host = host
         self.port = port
@@ -27,6 +37,10 @@ public struct ServerConfig: Sendable {
         self.resourcesPath = resourcesPath
         self.adminPassword = adminPassword
         self.passwordHasher = passwordHasher
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.maxConnections = maxConnections
+        self.requestHeadTimeout = requestHeadTimeout
+        self.maxRequestHeadBytes = maxRequestHeadBytes
     }
 
     /// Checks and normalises a base URL: absolute http(s), no query or fragment, no trailing slash.

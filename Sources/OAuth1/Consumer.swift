@@ -5,7 +5,7 @@ public struct Consumer: Sendable, Equatable {
     public var key: String
     public var name: String
     public var description: String?
-    /// PEM SubjectPublicKeyInfo; verifies the consumer's RSA-SHA1 signatures.
+    /// PEM SubjectPublicKeyInfo; verifies the consumer's RSA signatures.
     public var publicKey: String
     public var callback: String?
     /// 3LO: users authorize request tokens.
@@ -18,10 +18,12 @@ public struct Consumer: Sendable, Equatable {
     /// Where signed requests of this consumer may come from (INTERFACE §10).
     public var allowedAddresses: AddressAllowList
     public var createdAt: Int64
+    /// Signature methods this consumer may use (INTERFACE §7); default `RSA-SHA1` only.
+    public var signatureMethods: [SignatureMethod]
 
     public init(key: String, name: String, description: String?, publicKey: String, callback: String?, threeLeggedAllowed: Bool,
                 twoLeggedAllowed: Bool, executeAs: String?, impersonationAllowed: Bool, allowedAddresses: AddressAllowList = .any,
-                createdAt: Int64) {
+                createdAt: Int64, signatureMethods: [SignatureMethod] = SignatureMethod.defaults) {
         self.allowedAddresses = allowedAddresses
         self.key = key
         self.name = name
@@ -33,6 +35,7 @@ public struct Consumer: Sendable, Equatable {
         self.executeAs = executeAs
         self.impersonationAllowed = impersonationAllowed
         self.createdAt = createdAt
+        self.signatureMethods = signatureMethods
     }
 }
 

@@ -13,9 +13,11 @@ public struct NewConsumer: Sendable, Equatable {
     public var executeAs: String?
     public var impersonationAllowed = false
     public var allowedAddresses = AddressAllowList.any
+    public var signatureMethods = SignatureMethod.defaults
 
     public init(key: String, name: String, description: String? = nil, publicKey: String, callback: String? = nil,
-                threeLeggedAllowed: Bool = true, twoLeggedAllowed: Bool = false, executeAs: String? = nil, impersonationAllowed: Bool = false) {
+                threeLeggedAllowed: Bool = true, twoLeggedAllowed: Bool = false, executeAs: String? = nil, impersonationAllowed: Bool = false,
+                signatureMethods: [SignatureMethod] = SignatureMethod.defaults) {
         self.key = key
         self.name = name
         self.description = description
@@ -25,6 +27,7 @@ public struct NewConsumer: Sendable, Equatable {
         self.twoLeggedAllowed = twoLeggedAllowed
         self.executeAs = executeAs
         self.impersonationAllowed = impersonationAllowed
+        self.signatureMethods = signatureMethods
     }
 }
 
@@ -39,9 +42,11 @@ public struct ConsumerChange: Sendable, Equatable {
     public var executeAs: String??
     public var impersonationAllowed: Bool?
     public var allowedAddresses: AddressAllowList?
+    public var signatureMethods: [SignatureMethod]?
 
     public init(name: String? = nil, description: String?? = nil, publicKey: String? = nil, callback: String?? = nil,
-                threeLeggedAllowed: Bool? = nil, twoLeggedAllowed: Bool? = nil, executeAs: String?? = nil, impersonationAllowed: Bool? = nil) {
+                threeLeggedAllowed: Bool? = nil, twoLeggedAllowed: Bool? = nil, executeAs: String?? = nil, impersonationAllowed: Bool? = nil,
+                signatureMethods: [SignatureMethod]? = nil) {
         self.name = name
         self.description = description
         self.publicKey = publicKey
@@ -50,6 +55,7 @@ public struct ConsumerChange: Sendable, Equatable {
         self.twoLeggedAllowed = twoLeggedAllowed
         self.executeAs = executeAs
         self.impersonationAllowed = impersonationAllowed
+        self.signatureMethods = signatureMethods
     }
 }
 
@@ -72,7 +78,8 @@ public struct ConsumerRegistry: Sendable {
         let consumer = try await validated(Consumer(
             key: input.key, name: input.name, description: input.description, publicKey: input.publicKey, callback: input.callback,
             threeLeggedAllowed: input.threeLeggedAllowed, twoLeggedAllowed: input.twoLeggedAllowed, executeAs: input.executeAs,
-            impersonationAllowed: input.impersonationAllowed, allowedAddresses: input.allowedAddresses, createdAt: now()))
+            impersonationAllowed: input.impersonationAllowed, allowedAddresses: input.allowedAddresses, createdAt: now(),
+            signatureMethods: input.signatureMethods))
         do {
             try await store.createConsumer(consumer)
         } catch StoreError.conflict {
@@ -92,6 +99,7 @@ public struct ConsumerRegistry: Sendable {
         if let executeAs = change.executeAs { consumer.executeAs = executeAs }
         if let v = change.impersonationAllowed { consumer.impersonationAllowed = v }
         if let v = change.allowedAddresses { consumer.allowedAddresses = v }
+        if let v = change.signatureMethods { consumer.signatureMethods = v }
         consumer = try await validated(consumer)
         try await store.updateConsumer(consumer)
         return consumer
@@ -120,6 +128,7 @@ public struct ConsumerRegistry: Sendable {
         } catch let error as CryptoError {
             throw ValidationError("publicKey", error.message)
         }
+        consumer.signatureMethods = try SignatureMethod.list(consumer.signatureMethods.map(\.rawValue))
         if let callback = consumer.callback, !ThreeLeggedFlow.isAbsoluteHTTPURL(callback) {
             throw ValidationError("callback", "must be an absolute http(s) URL")
         }

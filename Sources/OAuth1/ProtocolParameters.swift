@@ -30,7 +30,8 @@ public struct ProtocolParameters: Sendable, Equatable {
     static let required = ["oauth_consumer_key", "oauth_signature_method", "oauth_signature", "oauth_timestamp", "oauth_nonce"]
 
     /// Collects and checks the parameters (RFC 5849 §3.5, §3.1): each protocol parameter at
-    /// most once across all sources, `oauth_version` 1.0 if present, RSA-SHA1 only, required ones present.
+    /// most once across all sources, `oauth_version` 1.0 if present, required ones present. The
+    /// signature method is judged by ``RequestVerifier`` against the consumer's own list.
     public static func collect(_ request: SignedRequest) throws(OAuth1Problem) -> ProtocolParameters {
         var all: [(name: String, value: String)] = []
         if let header = request.authorization {
@@ -51,10 +52,6 @@ public struct ProtocolParameters: Sendable, Equatable {
             throw OAuth1Problem(.versionRejected, "oauth_version must be 1.0", parameters: [("oauth_acceptable_versions", "1.0-1.0")])
         }
         let absent = required.filter { (protocolValues[$0] ?? "").isEmpty }
-        if let method = protocolValues["oauth_signature_method"], !method.isEmpty, method != "RSA-SHA1" {
-            throw OAuth1Problem(.signatureMethodRejected, "only RSA-SHA1 signatures are accepted",
-                                parameters: [("oauth_acceptable_signature_methods", "RSA-SHA1")])
-        }
         guard absent.isEmpty else {
             throw OAuth1Problem(.parameterAbsent, "missing \(absent.joined(separator: ", "))",
                                 parameters: [("oauth_parameters_absent", absent.joined(separator: "&"))])

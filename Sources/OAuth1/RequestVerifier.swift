@@ -13,8 +13,8 @@ public struct OAuth1Principal: Sendable, Equatable {
     public var token: String? = nil
 }
 
-/// Verifies RFC 5849 signed requests: parameters, timestamp window, consumer, RSA-SHA1
-/// signature (on libcrypto), then the nonce, in that order, so unsigned requests cannot burn nonces.
+/// Verifies RFC 5849 signed requests: parameters, timestamp window, consumer, its signature
+/// method, the RSA signature (on libcrypto), then the nonce, in that order, so unsigned requests cannot burn nonces.
 /// A two-legged request's audit entry (INTERFACE §8) is written in the nonce's transaction.
 public struct RequestVerifier: Sendable {
     /// ±300 s (INTERFACE §7).
@@ -25,6 +25,8 @@ public struct RequestVerifier: Sendable {
     let keys: PublicKeyCache
     let audit: AuditLog
     let now: @Sendable () -> Int64
+    /// Refusals by network are audited at most once a minute per (consumer, address).
+    let refusals = UsageThrottle()
 
     public init(store: any OAuth1Store, users: any UserStore, audit: AuditLog, now: @escaping @Sendable () -> Int64) {
         self.store = store
@@ -58,14 +60,22 @@ public struct RequestVerifier: Sendable {
         guard params.consumerKey.utf8.count <= 255, let consumer = try await store.consumer(key: params.consumerKey) else {
             throw OAuth1Problem(.consumerKeyUnknown, "no consumer is registered with this key")
         }
+        // INTERFACE §7: only the consumer's own methods; the refusal lists them, `&`-joined as the
+        // OAuth Problem Reporting extension's oauth_acceptable_signature_methods asks.
+        guard let method = SignatureMethod(rawValue: params.signatureMethod), consumer.signatureMethods.contains(method) else {
+            let acceptable = consumer.signatureMethods.map(\.rawValue)
+            throw OAuth1Problem(.signatureMethodRejected,
+                                "this consumer signs with \(acceptable.joined(separator: ", ")) only, not \(params.signatureMethod.prefix(40))",
+                                parameters: [("oauth_acceptable_signature_methods", acceptable.joined(separator: "&"))])
+        }
         let baseString = SignatureBaseString.make(method: request.method, baseStringURI: request.baseStringURI,
                                                   parameters: params.signedParameters)
         let encodedSignature = params.signature.utf8.contains(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D })
             ? params.signature.filter { !$0.isWhitespace } : params.signature
         guard let signature = Base64URL.decode(encodedSignature),
               let key = keys.key(for: consumer),
-              key.verify(signature: signature, message: Array(baseString.utf8), digest: .sha1) else {
-            throw OAuth1Problem(.signatureInvalid, "the RSA-SHA1 signature does not verify for this request")
+              key.verify(signature: signature, message: Array(baseString.utf8), digest: method.digest) else {
+            throw OAuth1Problem(.signatureInvalid, "the \(method.rawValue) signature does not verify for this request")
         }
         return Verified(parameters: params, consumer: consumer)
     }
@@ -76,8 +86,11 @@ public struct RequestVerifier: Sendable {
         let verified = try await checkSignature(request)
         let consumer = verified.consumer
         guard consumer.allowedAddresses.allows(request.clientAddress) else {
-            try await audit.record(AuditAction.addressRefused, actor: consumer.key, client: consumer.key, outcome: .failure,
-                                   detail: "oauth1 request from \(request.clientAddress?.description ?? "an unknown address"), outside allowedAddresses")
+            // Audited at most once a minute per (consumer, address).
+            if refusals.shouldRecord(consumer.key + "\u{0}" + (request.clientAddress?.description ?? ""), now: now()) {
+                try await audit.record(AuditAction.addressRefused, actor: consumer.key, client: consumer.key, outcome: .failure,
+                                       detail: "oauth1 request from \(request.clientAddress?.description ?? "an unknown address"), outside allowedAddresses")
+            }
             throw OAuth1Problem(.permissionDenied, "this consumer may not be used from this network address")
         }
         return verified

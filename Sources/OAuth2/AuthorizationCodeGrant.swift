@@ -12,8 +12,8 @@ struct AuthorizationCodeGrant: Sendable {
         let code = try params.required("code")
         let redirectURI = try params.single("redirect_uri")
         let verifier = try params.single("code_verifier")
-        if let verifier, !PKCE.isWellFormed(verifier) {
-            throw OAuthError.invalidRequest("code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
+        if let verifier, !PKCE.isWellFormedVerifier(verifier) {
+            throw OAuthError.invalidRequest("code_verifier must be 43 to 128 visible ASCII characters")
         }
         guard code.utf8.count <= 256 else { throw OAuthError.invalidGrant("the authorization code is invalid") }
 

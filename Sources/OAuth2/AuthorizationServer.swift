@@ -102,6 +102,13 @@ public struct AuthorizationServer: Sendable {
         }
     }
 
+    /// Whether `authorization` is HTTP Basic whose id names a registered client.
+    public func namesClient(basic authorization: String?) async throws -> Bool {
+        guard let authorization, ClientAuthentication.isBasic(authorization),
+              let (id, _) = ClientAuthentication.decodeBasic(authorization) else { return false }
+        return try await clients.client(clientId: id) != nil
+    }
+
     /// Authenticates a registered client from the request (for introspection callers).
     public func authenticateClient(_ params: OAuthParameters, authorization: String?, from address: IPAddress? = nil) async throws -> OAuth2Client {
         try await clientAuthentication.authenticate(authorization: authorization, params: params, from: address).0
@@ -146,9 +153,12 @@ public struct AuthorizationServer: Sendable {
             return .invalid
         }
         if let client = try await clients.client(clientId: record.clientId), !client.allowedAddresses.allows(address) {
-            try await audit.record(AuditAction.addressRefused, actor: record.clientId, client: record.clientId, subject: record.userName,
+            // Audited at most once a minute per (client, address): a refused token cannot buy a write per request.
+            if clientAuthentication.refusals.shouldRecord("bearer\u{0}" + record.clientId + "\u{0}" + (address?.description ?? ""), now: at) {
+                try await audit.record(AuditAction.addressRefused, actor: record.clientId, client: record.clientId, subject: record.userName,
                                    outcome: .failure,
-                                   detail: "bearer token used from \(address?.description ?? "an unknown address"), outside allowedAddresses")
+                                       detail: "bearer token used from \(address?.description ?? "an unknown address"), outside allowedAddresses")
+            }
             return .invalid
         }
         var user: User? = nil

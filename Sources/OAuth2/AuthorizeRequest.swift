@@ -68,7 +68,7 @@ public enum AuthorizeRequest {
             let methodText = try params.single("code_challenge_method")
             var method: PKCE.Method? = nil
             if let challenge {
-                guard PKCE.isWellFormed(challenge) else {
+                guard PKCE.isWellFormedChallenge(challenge) else {
                     throw OAuthError.invalidRequest("code_challenge must be 43 to 128 characters of [A-Za-z0-9-._~]")
                 }
                 // RFC 7636 §4.3: the method defaults to "plain".

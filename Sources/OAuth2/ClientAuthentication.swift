@@ -10,6 +10,11 @@ public struct ClientAuthentication: Sendable {
         public let error: OAuthError
         /// Whether the client tried HTTP Basic (the 401 then carries `WWW-Authenticate: Basic`).
         public let usedBasic: Bool
+
+        public init(error: OAuthError, usedBasic: Bool) {
+            self.error = error
+            self.usedBasic = usedBasic
+        }
     }
 
     let registry: ClientRegistry
@@ -17,6 +22,8 @@ public struct ClientAuthentication: Sendable {
     let throttle: FailureThrottle
     let audit: AuditLog
     let now: @Sendable () -> Int64
+    /// Refusals by network are audited at most once a minute per (client, address).
+    let refusals = UsageThrottle()
 
     public init(registry: ClientRegistry, throttle: FailureThrottle = FailureThrottle(policy: .clientSecrets), audit: AuditLog,
                 now: @escaping @Sendable () -> Int64) {
@@ -51,20 +58,27 @@ public struct ClientAuthentication: Sendable {
                 guard let bodySecret else { throw OAuthError.invalidClient("client_secret is required") }
                 (clientId, secret, method) = (bodyId, bodySecret, .post)
             }
-            let key = address?.description ?? "unknown", at = now()
-            if let refusal = throttle.refusal(name: clientId, address: key, now: at) {
+            let key = FailureThrottle.addressKey(address), at = now()
+            if let refusal = throttle.begin(name: clientId, address: key, now: at) {
                 throw OAuthError(.tooManyRequests, "too many failed client authentications from this address; retry later",
                                  retryAfter: refusal.retryAfter)
             }
-            guard let client = try await registry.authenticate(clientId: clientId, secret: secret) else {
-                for lockout in throttle.recordFailure(name: String(clientId.prefix(128)), address: key, now: at) {
+            let found: OAuth2Client?
+            do {
+                found = try await registry.authenticate(clientId: clientId, secret: secret)
+            } catch {
+                throttle.cancel(name: clientId, address: key)
+                throw error
+            }
+            guard let client = found else {
+                for lockout in throttle.recordFailure(name: clientId, address: key, now: at) {
                     try await audit.record(AuditAction.clientLockout, actor: lockout.address, client: lockout.user, outcome: .failure,
                                            detail: "\(lockout.failures) failed client authentications; locked for \(lockout.until - at) s")
                 }
                 throw Failure(error: .invalidClient("client authentication failed"), usedBasic: method == .basic)
             }
             throttle.recordSuccess(name: clientId, address: key)
-            try await Self.checkNetwork(client, from: address, audit: audit)
+            try await checkNetwork(client, from: address)
             return (client, method)
         } catch let error as OAuthError {
             throw Failure(error: error, usedBasic: basic != nil)
@@ -72,10 +86,12 @@ public struct ClientAuthentication: Sendable {
     }
 
     /// INTERFACE §10: a client restricted to `allowedAddresses` is refused elsewhere, and audited.
-    static func checkNetwork(_ client: OAuth2Client, from address: IPAddress?, audit: AuditLog) async throws {
+    func checkNetwork(_ client: OAuth2Client, from address: IPAddress?) async throws {
         guard !client.allowedAddresses.allows(address) else { return }
-        try await audit.record(AuditAction.addressRefused, actor: client.clientId, client: client.clientId, outcome: .failure,
-                               detail: "oauth2 client authentication from \(address?.description ?? "an unknown address"), outside allowedAddresses")
+        if refusals.shouldRecord(client.clientId + "\u{0}" + (address?.description ?? ""), now: now()) {
+            try await audit.record(AuditAction.addressRefused, actor: client.clientId, client: client.clientId, outcome: .failure,
+                                   detail: "oauth2 client authentication from \(address?.description ?? "an unknown address"), outside allowedAddresses")
+        }
         throw OAuthError.invalidClient("this client may not be used from this network address")
     }
 

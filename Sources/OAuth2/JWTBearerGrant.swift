@@ -54,7 +54,7 @@ struct JWTBearerGrant: Sendable {
         guard let client = try await clients.client(clientId: issuer) else {
             throw ClientAuthentication.Failure(error: .invalidClient("no client matches the assertion's iss"), usedBasic: false)
         }
-        try await ClientAuthentication.checkNetwork(client, from: address, audit: audit)
+        try await clientAuthentication.checkNetwork(client, from: address)
         return client
     }
 

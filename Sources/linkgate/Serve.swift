@@ -34,6 +34,12 @@ struct Serve: AsyncParsableCommand {
             help: "A proxy (address or CIDR) whose X-Forwarded-For gives the client address; repeatable (LINKGATE_TRUSTED_PROXIES, comma-separated).")
     var trustedProxy: [String] = []
 
+    @Option(help: "Seconds an idle keep-alive connection stays open (LINKGATE_IDLE_TIMEOUT; default 60).")
+    var idleTimeout: Int?
+
+    @Option(help: "Connections open at once; further ones are closed at accept (LINKGATE_MAX_CONNECTIONS; default 4096).")
+    var maxConnections: Int?
+
     func run() async throws {
         var logger = Logger(label: "linkgate")
         let level = setting(logLevel, env: "LINKGATE_LOG_LEVEL", default: "info")
@@ -63,10 +69,14 @@ struct Serve: AsyncParsableCommand {
             guard let range = IPAddressRange(text) else { throw ValidationError("invalid trusted proxy '\(text)': give an IPv4 or IPv6 address or CIDR range") }
             return range
         }
+        let idleText = idleTimeout.map(String.init) ?? environment("LINKGATE_IDLE_TIMEOUT") ?? "60"
+        guard let idleSeconds = Int(idleText), idleSeconds >= 1 else { throw ValidationError("invalid idle timeout '\(idleText)': give whole seconds ≥ 1") }
+        let maxText = maxConnections.map(String.init) ?? environment("LINKGATE_MAX_CONNECTIONS") ?? "4096"
+        guard let maxOpen = Int(maxText), maxOpen >= 1 else { throw ValidationError("invalid max connections '\(maxText)': give a number ≥ 1") }
         let config = ServerConfig(
             host: setting(host, env: "LINKGATE_HOST", default: "127.0.0.1"), port: port, baseURL: base,
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
-            adminPassword: adminPassword, trustedProxies: trustedProxies)
+            adminPassword: adminPassword, idleTimeoutSeconds: idleSeconds, maxConnections: maxOpen, trustedProxies: trustedProxies)
         let path = setting(database, env: "LINKGATE_DATABASE", default: "./linkgate.sqlite")
 
         let store: SQLiteStore

@@ -44,6 +44,29 @@ struct FailureThrottleTests {
         #expect(started.map { $0.until - (now + 4) } == [900])
     }
 
+    @Test("checks begun and not yet settled count: a parallel burst cannot run more than the limit before the first failure lands")
+    func inFlight() {
+        let throttle = FailureThrottle(policy: .passwords)
+        for _ in 0..<5 { #expect(throttle.begin(name: "alice", address: "192.0.2.1", now: t0) == nil) }
+        #expect(throttle.begin(name: "alice", address: "192.0.2.1", now: t0) == .init(retryAfter: 1))
+        // Another name from the same address still has room (20 per address).
+        #expect(throttle.begin(name: "bob", address: "192.0.2.1", now: t0) == nil)
+        throttle.cancel(name: "bob", address: "192.0.2.1")
+        throttle.recordSuccess(name: "alice", address: "192.0.2.1")
+        #expect(throttle.begin(name: "alice", address: "192.0.2.1", now: t0) == nil)
+        for _ in 0..<5 { _ = throttle.recordFailure(name: "alice", address: "192.0.2.1", now: t0) }
+        #expect(throttle.begin(name: "alice", address: "192.0.2.1", now: t0)?.retryAfter == 60)
+    }
+
+    @Test("addresses are counted as IPv4, or by their IPv6 /64")
+    func addressKeys() {
+        #expect(FailureThrottle.addressKey(IPAddress("198.51.100.7")) == "198.51.100.7")
+        #expect(FailureThrottle.addressKey(IPAddress("::ffff:198.51.100.7")) == "198.51.100.7")
+        #expect(FailureThrottle.addressKey(IPAddress("2001:db8:1:2:aaaa::1")) == "2001:db8:1:2::/64")
+        #expect(FailureThrottle.addressKey(IPAddress("2001:db8:1:2:bbbb::9")) == "2001:db8:1:2::/64")
+        #expect(FailureThrottle.addressKey(nil) == "unknown")
+    }
+
     @Test("a success resets the pair's count")
     func successResets() {
         let throttle = FailureThrottle(policy: .passwords)

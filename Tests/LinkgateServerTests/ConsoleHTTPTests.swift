@@ -60,6 +60,37 @@ struct ConsoleHTTPTests {
         }
     }
 
+    @Test("OAuth 1.0a form: signature-method checkboxes (RSA-SHA1 ticked for a new link) set signatureMethods; the list names non-default ones")
+    func oauth1SignatureMethods() async throws {
+        try await TestApp().run { client in
+            let session = try #require(try await BrowserSessionTests.login(client).session)
+            let page = try await client.get("/admin/links/oauth1/new", headers: [.cookie: session])
+            #expect(page.text.contains(#"name="signature-RSA-SHA1" type="checkbox" checked"#))
+            #expect(page.text.contains(#"name="signature-RSA-SHA512" type="checkbox">"#))
+            let csrf = try #require(hiddenInputs(page.text).first { $0.0 == "csrf_token" }?.1)
+            let pem = try OAuth1HTTPTests.key.publicKey().pem
+            let (headers, body) = form([("csrf_token", csrf), ("key", "py:1"), ("name", "Python API"), ("publicKey", pem),
+                                        ("threeLeggedAllowed", "on"), ("signature-RSA-SHA1", "on"), ("signature-RSA-SHA512", "on")],
+                                       cookies: [session])
+            let created = try await client.execute(uri: "/admin/links/oauth1/new", method: .post, headers: headers, body: body)
+            #expect(created.status == .seeOther)
+            let entity = try await client.get("/rest/oauth1/latest/consumer/py:1")
+            #expect(entity["signatureMethods"] == .array([.string("RSA-SHA1"), .string("RSA-SHA512")]))
+            let list = try await client.get("/admin", headers: [.cookie: session])
+            #expect(list.text.contains("3LO · RSA-SHA1, RSA-SHA512"))
+            let edit = try await client.get("/admin/links/oauth1/py:1/edit", headers: [.cookie: session])
+            #expect(edit.text.contains(#"name="signature-RSA-SHA512" type="checkbox" checked"#))
+            #expect(edit.text.contains(#"name="signature-RSA-SHA256" type="checkbox">"#))
+            // Unticking all falls back to RSA-SHA1 alone.
+            let editCSRF = try #require(hiddenInputs(edit.text).first { $0.0 == "csrf_token" }?.1)
+            let (h2, b2) = form([("csrf_token", editCSRF), ("name", "Python API"), ("publicKey", pem), ("threeLeggedAllowed", "on")],
+                                cookies: [session])
+            let saved = try await client.execute(uri: "/admin/links/oauth1/py:1/edit", method: .post, headers: h2, body: b2)
+            #expect(saved.status == .seeOther)
+            #expect(try await client.get("/rest/oauth1/latest/consumer/py:1")["signatureMethods"] == .array([.string("RSA-SHA1")]))
+        }
+    }
+
     @Test("creating a link: validation errors sit next to the field with values kept; success shows the secret once")
     func createLink() async throws {
         try await TestApp().run { client in

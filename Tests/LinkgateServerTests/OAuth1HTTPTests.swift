@@ -15,14 +15,15 @@ struct TestSigner {
     let key: RSAPrivateKey
 
     func headers(method: String, path: String, query: [(String, String)] = [], token: String? = nil,
-                 extra: [(String, String)] = [], nonce: String = SecureRandom.hex(12), timestamp: Int64 = epochSeconds()) throws -> HTTPFields {
-        var oauth: [(String, String)] = [("oauth_consumer_key", consumerKey), ("oauth_signature_method", "RSA-SHA1"),
+                 extra: [(String, String)] = [], nonce: String = SecureRandom.hex(12), timestamp: Int64 = epochSeconds(),
+                 signatureMethod: String = "RSA-SHA1", digest: RSADigest = .sha1) throws -> HTTPFields {
+        var oauth: [(String, String)] = [("oauth_consumer_key", consumerKey), ("oauth_signature_method", signatureMethod),
                                          ("oauth_timestamp", String(timestamp)), ("oauth_nonce", nonce), ("oauth_version", "1.0")]
         if let token { oauth.append(("oauth_token", token)) }
         oauth += extra
         let base = SignatureBaseString.make(method: method, baseStringURI: "http://127.0.0.1:8080" + path,
                                             parameters: (oauth + query).map { ProtocolParameters.Pair(name: $0.0, value: $0.1) })
-        oauth.append(("oauth_signature", Base64URL.encodeStandard(try key.sign(message: Array(base.utf8), digest: .sha1))))
+        oauth.append(("oauth_signature", Base64URL.encodeStandard(try key.sign(message: Array(base.utf8), digest: digest))))
         return [.authorization: "OAuth realm=\"http://127.0.0.1:8080\", "
                 + oauth.map { "\($0.0)=\"\(PercentEncoding.encode($0.1))\"" }.joined(separator: ", ")]
     }
@@ -51,22 +52,67 @@ struct OAuth1HTTPTests {
             let shown = try await client.get("/rest/oauth1/latest/consumer/jira:77")
             guard case .object(let entity) = shown.json else { Issue.record("no entity"); return }
             #expect(Set(entity.keys) == ["key", "name", "description", "publicKey", "callback", "threeLeggedAllowed", "twoLeggedAllowed",
-                                         "executeAs", "impersonationAllowed", "allowedAddresses"])
-            #expect(entity["threeLeggedAllowed"] == .bool(true) && entity["impersonationAllowed"] == .bool(false) && entity["callback"] == .null && entity["allowedAddresses"] == .null)
+                                         "executeAs", "impersonationAllowed", "allowedAddresses", "signatureMethods"])
+            #expect(entity["signatureMethods"] == .array([.string("RSA-SHA1")]))
+            #expect(entity["threeLeggedAllowed"] == .bool(true) && entity["impersonationAllowed"] == .bool(false) && entity["callback"] == .null
+                    && entity["allowedAddresses"] == .null)
             let changed = try await client.put("/rest/oauth1/latest/consumer/jira:77", json: #"{"impersonationAllowed":true,"executeAs":"admin"}"#)
             #expect(changed.status == .ok && changed["executeAs"]?.string == "admin" && changed["name"]?.string == "Jira")
             let before = try await client.get("/rest/oauth1/latest/consumer").text
+            let pem = try Self.key.publicKey().pem.replacingOccurrences(of: "\n", with: "\\n")
             for body in [#"{"key":"jira:77","name":"Dup","publicKey":"x"}"#, #"{"key":"k2","name":"N","publicKey":"garbage"}"#,
                          #"{"key":"k2","name":"N"}"#, #"{"key":"k 2","name":"N","publicKey":"x"}"#, #"{"key":"k2","name":"N","publicKey":1}"#,
                          #"{"key":"k2","name":"N","publicKey":"x","secret":"s"}"#, #"{"consumerInfoUrl":"file:///etc/passwd"}"#,
-                         #"{"consumerInfoUrl":"http://127.0.0.1:1/consumer-info"}"#] {
+                         #"{"consumerInfoUrl":"http://127.0.0.1:1/consumer-info"}"#,
+                         #"{"key":"k3","name":"N","publicKey":"\#(pem)","signatureMethods":[]}"#,
+                         #"{"key":"k3","name":"N","publicKey":"\#(pem)","signatureMethods":["HMAC-SHA1"]}"#,
+                         #"{"key":"k3","name":"N","publicKey":"\#(pem)","signatureMethods":["rsa-sha1"]}"#,
+                         #"{"key":"k3","name":"N","publicKey":"\#(pem)","signatureMethods":["RSA-SHA1","RSA-SHA1"]}"#,
+                         #"{"key":"k3","name":"N","publicKey":"\#(pem)","signatureMethods":"RSA-SHA1"}"#,
+                         #"{"key":"k3","name":"N","publicKey":"\#(pem)","signatureMethods":null}"#,
+                         #"{"key":"k3","name":"N","publicKey":"\#(pem)","signatureMethods":[1]}"#] {
                 let response = try await client.post("/rest/oauth1/latest/consumer", json: body)
                 #expect(response.status == .badRequest || response.status == .conflict, "\(body)")
                 #expect(response.isErrorBody)
             }
             #expect(try await client.get("/rest/oauth1/latest/consumer").text == before)
+            for body in [#"{"signatureMethods":[]}"#, #"{"signatureMethods":["RSA-SHA384"]}"#, #"{"signatureMethods":["RSA-SHA512","RSA-SHA512"]}"#] {
+                let response = try await client.put("/rest/oauth1/latest/consumer/jira:77", json: body)
+                #expect(response.status == .badRequest && response.isPlainErrorBody, "\(body)")
+            }
+            let opted = try await client.put("/rest/oauth1/latest/consumer/jira:77", json: #"{"signatureMethods":["RSA-SHA512","RSA-SHA1"]}"#)
+            #expect(opted.status == .ok && opted["signatureMethods"] == .array([.string("RSA-SHA512"), .string("RSA-SHA1")]))
+            #expect(try await client.get("/rest/oauth1/latest/consumer").json?.array?.first?["signatureMethods"]
+                    == .array([.string("RSA-SHA512"), .string("RSA-SHA1")]))
             #expect(try await client.delete("/rest/oauth1/latest/consumer/jira:77").status == .noContent)
             #expect(try await client.get("/rest/oauth1/latest/consumer/jira:77").status == .notFound)
+        }
+    }
+
+    @Test("RSA-SHA256/512 only when the consumer opted in; the refusal lists its methods, &-joined")
+    func signatureMethods() async throws {
+        try await TestApp().run { client in
+            let signer = try await register(client)
+            let path = "/rest/api/latest/myself"
+            let refused = try await client.get(path, headers: try signer.headers(method: "GET", path: path, signatureMethod: "RSA-SHA512", digest: .sha512))
+            #expect(refused.status == .badRequest)
+            #expect(refused.headers[.wwwAuthenticate]?.contains(#"oauth_problem="signature_method_rejected""#) == true)
+            #expect(refused.headers[.wwwAuthenticate]?.contains(#"oauth_acceptable_signature_methods="RSA-SHA1""#) == true)
+            #expect(refused.isJiraErrorBody && refused["errorMessages"]?.array?.first?.string?.contains("RSA-SHA1") == true)
+
+            let opted = try await client.put("/rest/oauth1/latest/consumer/jira:77", json: #"{"signatureMethods":["RSA-SHA256","RSA-SHA512"]}"#)
+            #expect(opted.status == .ok)
+            for (name, digest) in [("RSA-SHA256", RSADigest.sha256), ("RSA-SHA512", .sha512)] {
+                let ok = try await client.get(path, headers: try signer.headers(method: "GET", path: path, signatureMethod: name, digest: digest))
+                #expect(ok.status == .ok && ok["auth"]?["mode"]?.string == "application", "\(name)")
+            }
+            // The method named must be the one signed with.
+            let mismatch = try await client.get(path, headers: try signer.headers(method: "GET", path: path, signatureMethod: "RSA-SHA256", digest: .sha512))
+            #expect(mismatch.status == .unauthorized && mismatch.headers[.wwwAuthenticate]?.contains("signature_invalid") == true)
+            let sha1 = try await client.get(path, headers: try signer.headers(method: "GET", path: path))
+            #expect(sha1.status == .badRequest)
+            #expect(sha1.headers[.wwwAuthenticate]?.contains(#"oauth_acceptable_signature_methods="RSA-SHA256%26RSA-SHA512""#) == true,
+                    "\(sha1.headers[.wwwAuthenticate] ?? "")")
         }
     }
 
@@ -121,7 +167,7 @@ struct OAuth1HTTPTests {
                 (try TestSigner(consumerKey: "nobody", key: Self.key).headers(method: "GET", path: path), .unauthorized, "consumer_key_unknown"),
                 (try signer.headers(method: "GET", path: path, token: "unknown"), .unauthorized, "token_rejected"),
                 (try signer.headers(method: "GET", path: path, query: [("xoauth_requestor_id", "admin")]), .unauthorized, "permission_denied"),
-                ([.authorization: #"OAuth oauth_consumer_key="jira:77", oauth_signature_method="HMAC-SHA1""#], .badRequest, "signature_method_rejected"),
+                (try signer.headers(method: "GET", path: path, signatureMethod: "HMAC-SHA1"), .badRequest, "signature_method_rejected"),
                 ([.authorization: #"OAuth oauth_consumer_key="jira:77", oauth_signature_method="RSA-SHA1""#], .badRequest, "parameter_absent"),
             ]
             for (index, (headers, status, problem)) in cases.enumerated() {

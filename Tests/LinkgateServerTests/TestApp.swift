@@ -78,10 +78,21 @@ extension TestResponse {
         return code
     }
 
-    /// Whether the body is exactly the RFC-style error object with a description.
-    var isErrorBody: Bool {
+    /// Whether the body is the RFC-style error object with a description: exactly
+    /// `{"error","error_description"}`, or on `/rest/api/…` that plus Jira's keys (INTERFACE §1).
+    var isErrorBody: Bool { isPlainErrorBody || isJiraErrorBody }
+
+    /// Exactly `{"error","error_description"}`.
+    var isPlainErrorBody: Bool {
         guard case .object(let members) = json, members.count == 2, case .string = members["error_description"] else { return false }
         return errorCode != nil
+    }
+
+    /// `{"error","error_description","errorMessages":[<description>],"errors":{}}` (INTERFACE §1, `/rest/api/…`).
+    var isJiraErrorBody: Bool {
+        guard case .object(let members) = json, members.count == 4, errorCode != nil,
+              case .string(let description) = members["error_description"] else { return false }
+        return members["errorMessages"] == .array([.string(description)]) && members["errors"] == .object([:])
     }
 }
 

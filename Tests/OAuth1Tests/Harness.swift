@@ -48,7 +48,8 @@ struct Signer {
         oauth += extra
         let pairs = (oauth + query + form).map { ProtocolParameters.Pair(name: $0.0, value: $0.1) }
         let base = SignatureBaseString.make(method: method, baseStringURI: uri, parameters: pairs)
-        oauth.append(("oauth_signature", Base64URL.encodeStandard(try key.sign(message: Array(base.utf8), digest: .sha1))))
+        let digest = SignatureMethod(rawValue: signatureMethod)?.digest ?? .sha1
+        oauth.append(("oauth_signature", Base64URL.encodeStandard(try key.sign(message: Array(base.utf8), digest: digest))))
         mutate(&oauth)
         let header = "OAuth realm=\"https://lg.example\", " + oauth.map { "\(PercentEncoding.encode($0.0))=\"\(PercentEncoding.encode($0.1))\"" }
             .joined(separator: ", ")

@@ -98,6 +98,19 @@ struct AuthorizationCodeTests {
         await expectOAuthError(.invalidRequest) { _ = try await h.exchange(try await h.code(), verifier: "short") }
     }
 
+    @Test("PKCE: standard base64 verifiers (+ / =) pass; space, 42 and 129 characters are invalid_request")
+    func pkceVisibleASCII() async throws {
+        let h = try await Harness()
+        let verifier = "Ab+/" + String(repeating: "x", count: 39) + "="   // 44 characters
+        let challenge = Base64URL.encode(Digest.sha256(verifier))
+        _ = try await h.exchange(try await h.code(challenge: challenge, method: "S256"), verifier: verifier)
+        for bad in ["Ab+/" + String(repeating: "x", count: 38) + " =", String(repeating: "x", count: 42),
+                    String(repeating: "x", count: 129)] {
+            let code = try await h.code(challenge: Base64URL.encode(Digest.sha256(bad)), method: "S256")
+            await expectOAuthError(.invalidRequest) { _ = try await h.exchange(code, verifier: bad) }
+        }
+    }
+
     @Test("a code for ADMIN dies with the user's admin rights")
     func demoted() async throws {
         let h = try await Harness()

@@ -1,5 +1,6 @@
 import Foundation
 import LinkgateCore
+import LinkgateCrypto
 import Testing
 @testable import OAuth2
 
@@ -23,7 +24,7 @@ struct PKCETests {
         #expect(!PKCE.verify(verifier: v, challenge: v + "b", method: .plain))
     }
 
-    @Test("syntax: 43–128 unreserved characters", arguments: [
+    @Test("challenge syntax: 43–128 unreserved characters", arguments: [
         (String(repeating: "a", count: 42), false), (String(repeating: "a", count: 43), true),
         (String(repeating: "Z", count: 128), true), (String(repeating: "a", count: 129), false),
         (String(repeating: "a", count: 42) + "~", true), (String(repeating: "a", count: 42) + "+", false),
@@ -31,7 +32,31 @@ struct PKCETests {
         (String(repeating: "é", count: 43), false),
     ])
     func syntax(value: String, ok: Bool) {
-        #expect(PKCE.isWellFormed(value) == ok)
+        #expect(PKCE.isWellFormedChallenge(value) == ok)
+    }
+
+    @Test("verifier syntax: 43–128 visible ASCII characters (INTERFACE §6)", arguments: [
+        (String(repeating: "a", count: 42), false), (String(repeating: "a", count: 43), true),
+        (String(repeating: "Z", count: 128), true), (String(repeating: "a", count: 129), false),
+        (String(repeating: "a", count: 41) + "+=", true), (String(repeating: "a", count: 42) + "/", true),
+        (String(repeating: "a", count: 42) + "~", true), (String(repeating: "!", count: 43), true),
+        (String(repeating: "a", count: 42) + " ", false), (String(repeating: "a", count: 42) + "\t", false),
+        (String(repeating: "a", count: 42) + "\u{7F}", false), (String(repeating: "é", count: 43), false),
+        (String(repeating: "a", count: 40) + "+", false),
+    ])
+    func verifierSyntax(value: String, ok: Bool) {
+        #expect(PKCE.isWellFormedVerifier(value) == ok)
+    }
+
+    @Test("a standard-base64 verifier with + / = verifies under S256")
+    func standardBase64Verifier() {
+        // git-credential-oauth style: base64.StdEncoding of 32 random bytes → 44 characters with padding.
+        let verifier = "q+/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN="
+        #expect(verifier.utf8.count == 44)
+        let challenge = Base64URL.encode(Digest.sha256(verifier))
+        #expect(PKCE.verify(verifier: verifier, challenge: challenge, method: .s256))
+        #expect(!PKCE.verify(verifier: "q-_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN=", challenge: challenge, method: .s256))
+        #expect(!PKCE.verify(verifier: "q+/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM N", challenge: challenge, method: .s256))
     }
 }
 

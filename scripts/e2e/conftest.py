@@ -11,6 +11,7 @@ import time
 from http.cookiejar import DefaultCookiePolicy
 from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -87,6 +88,17 @@ def _set_cookie_headers(response):
     return [value] if value else []
 
 
+def error_keys_ok(response, body):
+    """INTERFACE §1: an error body is exactly {"error", "error_description"}; errors of /rest/api/…
+    resources also carry Jira's keys, "errorMessages": [<the description>] and "errors": {}."""
+    if not isinstance(body, dict):
+        return False
+    if urlsplit(response.request.url).path.startswith("/rest/api/"):
+        return (set(body) == {"error", "error_description", "errorMessages", "errors"}
+                and body["errorMessages"] == [body["error_description"]] and body["errors"] == {})
+    return set(body) == {"error", "error_description"}
+
+
 def set_cookie_headers(response):
     """All raw Set-Cookie header lines of a response."""
     return _set_cookie_headers(response)
@@ -120,12 +132,13 @@ def recorder():
     return RECORDER
 
 
-def launch_server(workdir, port=None):
+def launch_server(workdir, port=None, extra_args=()):
     """Starts the Linkgate binary on a free loopback port with the database `workdir`/linkgate.sqlite
     (fresh unless an earlier start in the same `workdir` left one; `port` restarts on that port).
 
     Waits until GET /status answers 200; fails the calling test/fixture (with the server log) if it
-    does not. Used by the session `server` fixture and by suites that need a private instance.
+    does not. Used by the session `server` fixture and by suites that need a private instance;
+    `extra_args` are more `linkgate serve` flags (e.g. `["--idle-timeout", "2"]`).
     The log `workdir`/server.log is appended to, so a restarted server's log follows the first.
     """
     binary = Path(os.environ.get("LINKGATE_BIN", str(DEFAULT_BIN)))
@@ -140,7 +153,7 @@ def launch_server(workdir, port=None):
     env["LINKGATE_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     # Flags below win over any LINKGATE_* variable that may be set in the caller's shell.
     command = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--database", str(database), "--base-url", base_url]
+               "--database", str(database), "--base-url", base_url, *extra_args]
     log_file = open(log_path, "ab")
     process = subprocess.Popen(command, cwd=str(REPO_ROOT), env=env, stdout=log_file,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from conftest import error_keys_ok
 from oauth_support import Forms, assert_html_page_headers, assert_no_store, describe, query_params
 
 REQUEST_TOKEN = "/plugins/servlet/oauth/request-token"
@@ -32,7 +33,7 @@ MANIFEST = "/rest/applinks/1.0/manifest"
 CONSUMERS = "/rest/oauth1/latest/consumer"
 
 CONSUMER_KEYS = {"key", "name", "description", "publicKey", "callback", "threeLeggedAllowed", "twoLeggedAllowed",
-                 "executeAs", "impersonationAllowed", "allowedAddresses"}
+                 "executeAs", "impersonationAllowed", "allowedAddresses", "signatureMethods"}
 ACCESS_TOKEN_KEYS = {"oauth_token", "oauth_token_secret", "oauth_expires_in", "oauth_session_handle",
                      "oauth_authorization_expires_in"}
 FIVE_YEARS = 5 * 365 * 24 * 3600
@@ -268,7 +269,7 @@ def assert_oauth_problem(resp, status, problem, realm, token_endpoint=False, **e
         assert_no_store(resp)
         return params, body
     body = resp.json()
-    assert set(body) == {"error", "error_description"}, describe(resp)
+    assert error_keys_ok(resp, body), describe(resp)
     assert body["error"] == ("invalid_request" if status == 400 else "unauthorized"), describe(resp)
     return params, body
 

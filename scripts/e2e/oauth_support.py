@@ -13,6 +13,8 @@ import socket
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
+from conftest import error_keys_ok
+
 USERS = "/rest/api/latest/user"
 CLIENTS = "/rest/oauth2/latest/client"
 MYSELF = "/rest/api/latest/myself"
@@ -88,7 +90,7 @@ def assert_json(resp, status):
 def assert_oauth_error(resp, status, code):
     """RFC 6749 §5.2 / INTERFACE §1: exactly error + error_description, never cached."""
     body = assert_json(resp, status)
-    assert isinstance(body, dict) and set(body) == {"error", "error_description"}, describe(resp)
+    assert error_keys_ok(resp, body), describe(resp)
     assert body["error"] == code, describe(resp)
     assert isinstance(body["error_description"], str) and body["error_description"], describe(resp)
     assert_no_store(resp)

@@ -60,10 +60,10 @@ def test_guessing_flood_is_refused_without_hashing(private):
     for t in threads:
         t.join()
     assert set(statuses) <= {401, 429}, set(statuses)
-    # 5 of the address's 20 went on alice above; checks already running when the 20th failure
-    # lands (at most one per thread) still finish.
-    assert statuses.count(401) <= 15 + 8, f"{statuses.count(401)} guesses were checked; the address limit is 20"
-    assert statuses.count(429) >= len(statuses) - 23, statuses.count(429)
+    # 5 of the address's 20 went on alice above. Checks running in parallel count against the
+    # limit before they finish, so no burst gets past it.
+    assert statuses.count(401) <= 15, f"{statuses.count(401)} guesses were checked; the address limit is 20"
+    assert statuses.count(429) >= len(statuses) - 15, statuses.count(429)
     refused_ms = statistics.median(t for s, t in latencies if s == 429) * 1000
     print(f"guessing flood: {len(statuses)} guesses, {statuses.count(401)} checked (401), {statuses.count(429)} refused (429), "
           f"median 429 in {refused_ms:.1f} ms")

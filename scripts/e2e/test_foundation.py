@@ -12,7 +12,7 @@ from urllib.parse import quote, urljoin
 
 import pytest
 
-from conftest import set_cookie_headers
+from conftest import error_keys_ok, set_cookie_headers
 
 USERS = "/rest/api/latest/user"
 CLIENTS = "/rest/oauth2/latest/client"
@@ -110,7 +110,7 @@ def assert_error(resp, status, code=None):
     """INTERFACE §1: {"error": code, "error_description": text} with the code for the status."""
     body = assert_json(resp, status)
     assert isinstance(body, dict), describe(resp)
-    assert set(body) == {"error", "error_description"}, describe(resp)
+    assert error_keys_ok(resp, body), describe(resp)
     expected = code or ERROR_CODES.get(status)
     if expected is not None:
         assert body["error"] == expected, describe(resp)

@@ -51,7 +51,7 @@ struct LinksConsole {
             let usage = consumerUsage[consumer.key]
             let key = FormURLEncoded.encode(consumer.key)
             return ["name": consumer.name, "protocol": "OAuth 1.0a", "direction": "Incoming",
-                    "modes": AdminActions.modeList(consumer).joined(separator: ", "), "scope": "—",
+                    "modes": AdminActions.modeList(consumer).joined(separator: ", ") + Self.signatureNote(consumer), "scope": "—",
                     "network": Self.network(consumer.allowedAddresses),
                     "tokens": usage?.activeTokens ?? 0, "lastUsed": Console.date(usage?.lastUsedAt),
                     "editHref": "/admin/links/oauth1/\(key)/edit", "deleteHref": "/admin/links/oauth1/\(key)/delete"]
@@ -214,7 +214,7 @@ struct LinksConsole {
 
     @Sendable func newOAuth1(_ request: Request, context: LinkgateContext) async throws -> Response {
         let session = try await console.admin(request)
-        return try renderOAuth1Form(session, values: ["threeLeggedAllowed": "on"], errors: [:], editing: nil)
+        return try renderOAuth1Form(session, values: ["threeLeggedAllowed": "on", Self.signatureField(.rsaSHA1): "on"], errors: [:], editing: nil)
     }
 
     @Sendable func createOAuth1(_ request: Request, context: LinkgateContext) async throws -> Response {
@@ -239,7 +239,8 @@ struct LinksConsole {
             var input = NewConsumer(key: key, name: values["name"] ?? "", description: values["description"], publicKey: publicKey,
                                     callback: values["callback"], threeLeggedAllowed: form.checked("threeLeggedAllowed"),
                                     twoLeggedAllowed: form.checked("twoLeggedAllowed"), executeAs: values["executeAs"],
-                                    impersonationAllowed: form.checked("impersonationAllowed"))
+                                    impersonationAllowed: form.checked("impersonationAllowed"),
+                                    signatureMethods: try SignatureMethod.list(Self.checkedSignatureMethods(form)))
             input.allowedAddresses = try AddressAllowList.parse(Self.lines(values["allowedAddresses"]))
             _ = try await AdminActions(services: services, admin: session.user.name).registerConsumer(input)
             return seeOther("/admin?notice=saved")
@@ -261,6 +262,7 @@ struct LinksConsole {
         if consumer.threeLeggedAllowed { values["threeLeggedAllowed"] = "on" }
         if consumer.twoLeggedAllowed { values["twoLeggedAllowed"] = "on" }
         if consumer.impersonationAllowed { values["impersonationAllowed"] = "on" }
+        for method in consumer.signatureMethods { values[Self.signatureField(method)] = "on" }
         return try renderOAuth1Form(session, values: values, errors: [:], editing: consumer)
     }
 
@@ -274,7 +276,8 @@ struct LinksConsole {
                 name: values["name"] ?? "", description: .some(values["description"]), publicKey: values["publicKey"] ?? "",
                 callback: .some(values["callback"]), threeLeggedAllowed: form.checked("threeLeggedAllowed"),
                 twoLeggedAllowed: form.checked("twoLeggedAllowed"), executeAs: .some(values["executeAs"]),
-                impersonationAllowed: form.checked("impersonationAllowed"))
+                impersonationAllowed: form.checked("impersonationAllowed"),
+                signatureMethods: try SignatureMethod.list(Self.checkedSignatureMethods(form)))
             change.allowedAddresses = try AddressAllowList.parse(Self.lines(values["allowedAddresses"]))
             _ = try await AdminActions(services: services, admin: session.user.name).updateConsumer(consumer.key, change)
             return seeOther("/admin?notice=saved")
@@ -314,7 +317,22 @@ struct LinksConsole {
             values[name] = try form.text(name)
         }
         for flag in ["threeLeggedAllowed", "twoLeggedAllowed", "impersonationAllowed"] where form.checked(flag) { values[flag] = "on" }
+        for method in SignatureMethod.allCases where form.checked(Self.signatureField(method)) { values[Self.signatureField(method)] = "on" }
         return values
+    }
+
+    /// The form's checkbox for a signature method (INTERFACE §7 `signatureMethods`).
+    static func signatureField(_ method: SignatureMethod) -> String { "signature-" + method.rawValue }
+
+    /// The ticked methods; none ticked (or a form without the boxes) → RSA-SHA1, the default.
+    static func checkedSignatureMethods(_ form: [(name: String, value: String)]) -> [String] {
+        let ticked = SignatureMethod.allCases.filter { form.checked(signatureField($0)) }
+        return (ticked.isEmpty ? SignatureMethod.defaults : ticked).map(\.rawValue)
+    }
+
+    /// The link list names the signature methods when they are not the default RSA-SHA1 alone.
+    static func signatureNote(_ consumer: Consumer) -> String {
+        consumer.signatureMethods == SignatureMethod.defaults ? "" : " · " + consumer.signatureMethods.map(\.rawValue).joined(separator: ", ")
     }
 
     private func renderOAuth1Form(_ session: Sessions.Current, values: [String: String], errors: [String: String], editing: Consumer?,
@@ -325,6 +343,10 @@ struct LinksConsole {
             "values": values, "errors": errors, "hasErrors": !errors.isEmpty,
             "threeLegged": values["threeLeggedAllowed"] != nil, "twoLegged": values["twoLeggedAllowed"] != nil,
             "impersonation": values["impersonationAllowed"] != nil,
+            "signatureMethods": SignatureMethod.allCases.map { method -> [String: Any] in
+                ["name": method.rawValue, "field": Self.signatureField(method), "id": Self.signatureField(method).lowercased(),
+                 "checked": values[Self.signatureField(method)] != nil]
+            },
             "server": ["consumerKey": services.identity.consumerKey, "publicKey": services.identity.publicKey.base64DER,
                        "consumerInfoURL": services.config.baseURL + "/plugins/servlet/oauth/consumer-info",
                        "manifestURL": services.config.baseURL + "/rest/applinks/1.0/manifest", "baseURL": services.config.baseURL],

@@ -6,7 +6,7 @@ import OAuth1
 struct ConsumerRoutes {
     let services: Services
     static let keys: Set<String> = ["key", "name", "description", "publicKey", "callback", "threeLeggedAllowed", "twoLeggedAllowed",
-                                    "executeAs", "impersonationAllowed", "allowedAddresses"]
+                                    "executeAs", "impersonationAllowed", "allowedAddresses", "signatureMethods"]
 
     func add(to router: Router<LinkgateContext>) {
         let group = router.group("/rest/oauth1/latest/consumer")
@@ -33,7 +33,8 @@ struct ConsumerRoutes {
             description: try body.nullableString("description") ?? fetched?.description, publicKey: try value("publicKey", fetched?.publicKey),
             callback: try body.nullableString("callback") ?? fetched?.callback,
             threeLeggedAllowed: try body.bool("threeLeggedAllowed") ?? true, twoLeggedAllowed: try body.bool("twoLeggedAllowed") ?? false,
-            executeAs: try body.nullableString("executeAs") ?? nil, impersonationAllowed: try body.bool("impersonationAllowed") ?? false)
+            executeAs: try body.nullableString("executeAs") ?? nil, impersonationAllowed: try body.bool("impersonationAllowed") ?? false,
+            signatureMethods: try Self.signatureMethods(body) ?? SignatureMethod.defaults)
         input.allowedAddresses = try body.allowedAddresses() ?? .any
         let consumer = try await services.admin(admin).registerConsumer(input)
         return jsonResponse(Self.json(consumer), status: .created)
@@ -60,7 +61,8 @@ struct ConsumerRoutes {
             name: try body.optionalString("name"), description: try body.nullableString("description"),
             publicKey: try body.optionalString("publicKey"), callback: try body.nullableString("callback"),
             threeLeggedAllowed: try body.bool("threeLeggedAllowed"), twoLeggedAllowed: try body.bool("twoLeggedAllowed"),
-            executeAs: try body.nullableString("executeAs"), impersonationAllowed: try body.bool("impersonationAllowed"))
+            executeAs: try body.nullableString("executeAs"), impersonationAllowed: try body.bool("impersonationAllowed"),
+            signatureMethods: try Self.signatureMethods(body))
         change.allowedAddresses = try body.allowedAddresses()
         do {
             return jsonResponse(Self.json(try await services.admin(admin).updateConsumer(key, change)))
@@ -87,7 +89,18 @@ struct ConsumerRoutes {
             "threeLeggedAllowed": .bool(consumer.threeLeggedAllowed), "twoLeggedAllowed": .bool(consumer.twoLeggedAllowed),
             "executeAs": .optional(consumer.executeAs), "impersonationAllowed": .bool(consumer.impersonationAllowed),
             "allowedAddresses": allowedAddressesJSON(consumer.allowedAddresses),
+            "signatureMethods": .array(consumer.signatureMethods.map { .string($0.rawValue) }),
         ])
+    }
+
+    /// `signatureMethods` (INTERFACE §7): absent → nil; otherwise a non-empty list of distinct
+    /// `RSA-SHA1`, `RSA-SHA256`, `RSA-SHA512`, else `400`.
+    static func signatureMethods(_ body: JSONBody) throws -> [SignatureMethod]? {
+        guard body.has("signatureMethods") else { return nil }
+        guard let names = try body.stringArray("signatureMethods") else {
+            throw ValidationError("signatureMethods", "must be a list of RSA-SHA1, RSA-SHA256, RSA-SHA512")
+        }
+        return try SignatureMethod.list(names)
     }
 
     static func unknown(_ key: String) -> APIError { .notFound("no consumer with key '\(key.prefix(64))'") }

@@ -28,9 +28,14 @@ struct LockoutRoutes {
         let user = try pairs.single("user").flatMap { $0.isEmpty ? nil : $0 }
         var address = try pairs.single("address").flatMap { $0.isEmpty ? nil : $0 }
         if let given = address {
-            // Counted under the canonical text, so `::FFFF:…` or `2001:DB8::1` clear the same entry.
-            guard let parsed = IPAddress(given) else { throw APIError.invalidRequest("address must be an IPv4 or IPv6 address") }
-            address = parsed.description
+            // Counted under `FailureThrottle.addressKey`: IPv4, or an IPv6 /64, in canonical text.
+            if let parsed = IPAddress(given) {
+                address = FailureThrottle.addressKey(parsed)
+            } else if let range = IPAddressRange(given), range.network.ipv4Value == nil, range.prefixLength == 64 {
+                address = range.description
+            } else {
+                throw APIError.invalidRequest("address must be an IPv4 or IPv6 address, or the IPv6 /64 a lockout lists")
+            }
         }
         let by = admin.user?.name ?? "admin"
         try await services.accounts.clearLockouts(user: user, address: address, by: by)

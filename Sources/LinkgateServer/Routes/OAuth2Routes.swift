@@ -180,17 +180,20 @@ struct OAuth2Routes {
     }
 
     private func authenticateIntrospectionCaller(_ request: Request, _ context: LinkgateContext, _ params: OAuthParameters) async throws {
-        do {
-            _ = try await server.authenticateClient(params, authorization: request.headers[.authorization],
-                                                    from: services.auth.addresses.address(request, context))
-        } catch let failure as ClientAuthentication.Failure {
-            // Not a client: an admin user with HTTP Basic will do.
-            if failure.usedBasic, !params.contains("client_secret"),
-               let principal = try? await services.auth.principal(request, context), principal.user?.admin == true, principal.allows(.systemAdmin) {
-                return
-            }
-            throw failure
+        let authorization = request.headers[.authorization]
+        // An admin user may introspect with HTTP Basic. A Basic id that names no client is checked
+        // as a user's password (and throttled as one), never counted as a failed client authentication.
+        if let authorization, Authenticator.split(authorization).scheme == "basic", !params.contains("client_secret"),
+           try await !server.namesClient(basic: authorization) {
+            do {
+                let principal = try await services.auth.principal(request, context)
+                if principal.user?.admin == true, principal.allows(.systemAdmin) { return }
+            } catch let error as APIError where error.status == .tooManyRequests {
+                throw error
+            } catch is APIError {}
+            throw ClientAuthentication.Failure(error: .invalidClient("client authentication failed"), usedBasic: true)
         }
+        _ = try await server.authenticateClient(params, authorization: authorization, from: services.auth.addresses.address(request, context))
     }
 
     // MARK: Metadata (RFC 8414)

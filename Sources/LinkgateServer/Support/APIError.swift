@@ -38,12 +38,27 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
         .init(.serviceUnavailable, code: "temporarily_unavailable", "the database is busy; retry shortly")
     }
 
+    /// Errors of `/rest/api/…` resources carry Jira's `errorMessages`/`errors`; OAuth endpoints,
+    /// `/rest/oauth2` and `/rest/oauth1` keep exactly `{"error","error_description"}`.
+    static func carriesJiraKeys(path: String) -> Bool {
+        path.hasPrefix("/rest/api/")
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers
-        fields[.contentType] = "application/json; charset=utf-8"
+        let jira = Self.carriesJiraKeys(path: request.uri.path)
+        // Jira's own spelling of the media type: atlassian-python-api shows a 401's reason only
+        // when the Content-Type is exactly this (the parameter is case-insensitive, RFC 9110 §8.3.1).
+        fields[.contentType] = jira ? "application/json;charset=UTF-8" : "application/json; charset=utf-8"
         fields[.cacheControl] = "no-store"
         fields[.pragma] = "no-cache"
-        let body = JSONValue.object(["error": .string(code), "error_description": .string(message)]).serialized()
+        var object: [String: JSONValue] = ["error": .string(code), "error_description": .string(message)]
+        if jira {
+            // INTERFACE §1: Jira's own error shape too, so Jira client libraries show the reason.
+            object["errorMessages"] = .array([.string(message)])
+            object["errors"] = .object([:])
+        }
+        let body = JSONValue.object(object).serialized()
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }

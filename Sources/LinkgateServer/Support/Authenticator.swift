@@ -45,8 +45,7 @@ struct Authenticator: Sendable {
         if authorizations.count > 1 { throw APIError.invalidRequest("more than one Authorization header") }
         if let authorization = authorizations.first {
             // OAuth 1.0a signs the whole request, not just the header.
-            let scheme = authorization.drop(while: { $0 == " " }).prefix(while: { $0 != " " }).lowercased()
-            if scheme == "oauth" { return try await oauth1Principal(try signedRequest(request, context), auditing: requirement) }
+            if Self.split(authorization).scheme == "oauth" { return try await oauth1Principal(try signedRequest(request, context), auditing: requirement) }
             let principal = try await principal(authorization: authorization, request, context)
             if let requirement { try await recordUse(principal, refusal: requirement.refusal(for: principal)?.message) }
             return principal

@@ -9,7 +9,7 @@ struct ClientAddressResolver: Sendable {
     let trustedProxies: [IPAddressRange]
 
     func address(_ request: Request, _ context: LinkgateContext) -> IPAddress? {
-        resolve(request, context).map(Self.unmapped)
+        resolve(request, context)
     }
 
     /// An IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4 peer) as plain IPv4,
@@ -35,9 +35,9 @@ struct ClientAddressResolver: Sendable {
         return nearest
     }
 
-    /// The text throttling counts by; a request without an IP peer counts as one "unknown" address.
+    /// The text throttling counts by (`FailureThrottle.addressKey`).
     func key(_ request: Request, _ context: LinkgateContext) -> String {
-        address(request, context)?.description ?? "unknown"
+        FailureThrottle.addressKey(address(request, context))
     }
 
     private func isTrusted(_ address: IPAddress) -> Bool {
