@@ -45,7 +45,7 @@ SCENARIOS = [
     (4, "myself-oauth1-2lo", "GET myself, OAuth 1.0a 2LO RSA-SHA1"),
     (5, "code-exchange", "POST token, authorization_code"),
     (6, "status", "GET /status"),
-    (7, "bearer-attacked", "GET myself, Bearer, under password guessing"),
+    (7, "bearer-attacked", "GET myself, Bearer, under guessing"),
 ]
 ATTACK_TARGET_RATIO = 0.80   # scenario 7 req/s over scenario 2 req/s of the same run
 PEER_SCENARIOS = {1, 2, 3}
