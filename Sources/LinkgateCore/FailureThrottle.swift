@@ -138,10 +138,13 @@ public final class FailureThrottle: Sendable {
             until = max(until, locked)
         }
         if until > now { return Refusal(retryAfter: until - now) }
-        // Checks already running that would reach a limit: wait for them to settle.
+        // Once failures are counting up, checks already running could reach the limit: they
+        // count against it, so a burst cannot get past it. With no recent failure, any number
+        // of checks may run at once (a busy client's parallel requests).
         func full(_ counter: Counter?, _ limit: Int) -> Bool {
             guard let counter, counter.inFlight > 0 else { return false }
-            return counter.recentFailures(at: now, window: policy.window) + counter.inFlight >= limit
+            let failures = counter.recentFailures(at: now, window: policy.window)
+            return failures > 0 && failures + counter.inFlight >= limit
         }
         if full(pair, policy.pairLimit) || full(byAddress, policy.addressLimit) { return Refusal(retryAfter: 1) }
         return nil

@@ -44,17 +44,20 @@ struct FailureThrottleTests {
         #expect(started.map { $0.until - (now + 4) } == [900])
     }
 
-    @Test("checks begun and not yet settled count: a parallel burst cannot run more than the limit before the first failure lands")
+    @Test("once failures count, checks begun and not yet settled count too: a parallel burst cannot run past the limit; with no failure, any number may run")
     func inFlight() {
         let throttle = FailureThrottle(policy: .passwords)
-        for _ in 0..<5 { #expect(throttle.begin(name: "alice", address: "192.0.2.1", now: t0) == nil) }
+        // A busy, well-behaved caller: many checks at once, no failure yet.
+        for _ in 0..<30 { #expect(throttle.begin(name: "svc", address: "192.0.2.2", now: t0) == nil) }
+        for _ in 0..<30 { throttle.recordSuccess(name: "svc", address: "192.0.2.2") }
+        // One failure, then a burst: only 4 more may run before any of them settles.
+        _ = throttle.recordFailure(name: "alice", address: "192.0.2.1", now: t0)
+        for _ in 0..<4 { #expect(throttle.begin(name: "alice", address: "192.0.2.1", now: t0) == nil) }
         #expect(throttle.begin(name: "alice", address: "192.0.2.1", now: t0) == .init(retryAfter: 1))
         // Another name from the same address still has room (20 per address).
         #expect(throttle.begin(name: "bob", address: "192.0.2.1", now: t0) == nil)
         throttle.cancel(name: "bob", address: "192.0.2.1")
-        throttle.recordSuccess(name: "alice", address: "192.0.2.1")
-        #expect(throttle.begin(name: "alice", address: "192.0.2.1", now: t0) == nil)
-        for _ in 0..<5 { _ = throttle.recordFailure(name: "alice", address: "192.0.2.1", now: t0) }
+        for _ in 0..<4 { _ = throttle.recordFailure(name: "alice", address: "192.0.2.1", now: t0) }
         #expect(throttle.begin(name: "alice", address: "192.0.2.1", now: t0)?.retryAfter == 60)
     }
 
