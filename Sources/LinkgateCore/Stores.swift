@@ -24,7 +24,7 @@ public protocol UserStore: Sendable {
     func user(named name: String) async throws -> User?
     func users() async throws -> [User]
     /// Applies a change in one transaction; `notFound`, or `lastAdmin` if it would demote the only admin.
-    /// A password change ends the user's sessions.
+    /// A password change ends the user's sessions; losing admin rights voids their unredeemed ADMIN and SYSTEM_ADMIN codes.
     func updateUser(named name: String, displayName: String?, email: String??, admin: Bool?, passwordHash: String?) async throws -> User
     /// Deletes a user and everything held by them; `notFound`, `lastAdmin`, or `inUse`.
     func deleteUser(named name: String) async throws

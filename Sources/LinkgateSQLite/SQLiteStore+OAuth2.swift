@@ -17,14 +17,6 @@ extension SQLiteStore: OAuth2GrantStore {
         }
     }
 
-    public func liveCode(digest: String, clientId: String, now: Int64) async throws -> AuthorizationCodeRecord? {
-        try await read { db in
-            try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT * FROM oauth2_codes WHERE digest = ? AND client_id = ? AND used_at IS NULL AND expires_at > ?
-                """), arguments: [digest, clientId, now]).map(Self.code(from:))
-        }
-    }
-
     public func redeemCode(digest: String, clientId: String, now: Int64,
                            issue: @escaping @Sendable (AuthorizationCodeRecord) throws -> [TokenRecord]) async throws -> CodeRedemption {
         try await write { db in

@@ -35,6 +35,11 @@ extension SQLiteStore: UserStore {
             if let displayName { user.displayName = displayName }
             if let email { user.email = email }
             if let admin { user.admin = admin }
+            if admin == false {
+                // INTERFACE §4: ADMIN and above go only to admins; codes for them die with the rights.
+                try db.cachedStatement(sql: "DELETE FROM oauth2_codes WHERE user_name = ? AND scope IN ('ADMIN', 'SYSTEM_ADMIN')")
+                    .execute(arguments: [user.name])
+            }
             if let passwordHash {
                 user.passwordHash = passwordHash
                 // A new password ends every browser session of the user.

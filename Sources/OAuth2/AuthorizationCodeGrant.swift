@@ -4,7 +4,6 @@ import LinkgateCrypto
 /// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5–4.6, RFC 9700 §2.1.1).
 struct AuthorizationCodeGrant: Sendable {
     let grants: any OAuth2GrantStore
-    let users: any UserStore
     let issuer: TokenIssuer
     let audit: AuditLog
 
@@ -19,22 +18,14 @@ struct AuthorizationCodeGrant: Sendable {
 
         let digest = Digest.storageDigest(of: code)
 
-        // The checks that need the user run on a look at the live code, before anything is spent;
-        // a refused exchange leaves the code as it was.
-        if let live = try await grants.liveCode(digest: digest, clientId: client.clientId, now: now) {
-            try Self.check(live, redirectURI: redirectURI, verifier: verifier)
-            // The user may have lost admin rights since consenting.
-            guard let user = try await users.user(named: live.userName), live.scope < .admin || user.admin else {
-                throw OAuthError.invalidGrant("the user who authorized this code can no longer hold its scope")
-            }
-        }
-
         // One store operation spends the code and stores its tokens: of two concurrent
         // redemptions exactly one wins, and a replay at any later moment finds the tokens to
         // revoke (RFC 6749 §4.1.2, §10.5).
         let access = SecureRandom.token(), refresh = SecureRandom.token()
         let issuer = self.issuer, clientId = client.clientId
+        // A code whose user lost admin rights or was deleted is gone already (the user store voids it).
         let redemption = try await grants.redeemCode(digest: digest, clientId: clientId, now: now) { record in
+            // A refused exchange throws here, which undoes the spend: the code stays for its rightful holder.
             try Self.check(record, redirectURI: redirectURI, verifier: verifier)
             return issuer.records(access: access, refresh: refresh, familyId: record.familyId, clientId: clientId,
                                   userName: record.userName, accessScope: record.scope, refreshScope: record.scope, mode: .user, now: now)

@@ -78,7 +78,7 @@ public struct AuthorizationServer: Sendable {
         let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params, from: address)
         switch grantType {
         case "authorization_code":
-            return try await AuthorizationCodeGrant(grants: grants, users: clients, issuer: issuer, audit: audit).exchange(params, client: client, now: at)
+            return try await AuthorizationCodeGrant(grants: grants, issuer: issuer, audit: audit).exchange(params, client: client, now: at)
         case "refresh_token":
             return try await RefreshTokenGrant(grants: grants, users: clients, issuer: issuer, audit: audit).refresh(params, client: client, now: at)
         case "client_credentials":

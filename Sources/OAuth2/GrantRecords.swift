@@ -111,8 +111,6 @@ public enum RefreshRotation: Sendable, Equatable {
 /// code and rotating a refresh token decide and write atomically (RFC 6749 §10.5, RFC 9700 §4.14.2).
 public protocol OAuth2GrantStore: Sendable {
     func saveCode(_ code: AuthorizationCodeRecord) async throws
-    /// The code if it is live (unspent, unexpired) and belongs to `clientId`; spends nothing.
-    func liveCode(digest: String, clientId: String, now: Int64) async throws -> AuthorizationCodeRecord?
     /// Spends the code if it is live and belongs to `clientId`, and stores the tokens `issue`
     /// builds from it, in one transaction; if `issue` throws, nothing changes and the error
     /// propagates. On a second redemption revokes its family.
