@@ -5,25 +5,12 @@
 // (as base64url); claim accessors never trap; only a signature of the key's size verifies.
 import FuzzSupport
 import LinkgateCore
-import LinkgateCrypto
+@testable import LinkgateCrypto
 @testable import OAuth2
 
-/// The RSA key of /work/shared/vectors/oauth1.json (its private half signs the seed
-/// assertions); mutations of their signing input must not verify.
-let verifierKey: RSAPublicKey = {
-    let pem = """
-    -----BEGIN PUBLIC KEY-----
-    MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAxN1bDbBwYMn3l9IOfOcK
-    LtrNcyCPNnne4roK9Dz5KY7bBKSLdqdH54iw6lPu6AoY/qncdJEmhDoL9CEp5vpb
-    cjEplIVzefMoSIvOz/2PCJebijpFEi6oVTnRbtWAvMvmhzJ3L95CLbs2xchyKIWj
-    OQK1vfvOvH7SqnynsUSnJJ2rSsA7vGtQwyL+eq2DIJgDZXUCUncqggG8zn2cnZSG
-    AJIhqmxDRHr8Pks18c6MpfgRlzoVunTTPL2VI8q7l9rbinLyTnyfvf8TbzSj1Ehj
-    ZAyNfvj00TAHp7yQZhlV5R62wwbeywFwaExzxn5QTFOawbxxmM3qrCQzcBeamECy
-    jwIDAQAB
-    -----END PUBLIC KEY-----
-    """
-    return try! RSAPublicKey(parsing: pem)
-}()
+/// The RSA key of /work/shared/vectors/oauth1.json, which the start-up self-test already
+/// carries (its private half signs the seed assertions); mutations of their signing input must not verify.
+let verifierKey = try! RSAPublicKey(parsing: CryptoSelfTest.publicKeyPEM)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJWTAssertion(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
