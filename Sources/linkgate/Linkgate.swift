@@ -14,6 +14,15 @@ func setting(_ flag: String?, env name: String, default value: String) -> String
     flag ?? environment(name) ?? value
 }
 
+/// A whole-number setting, chosen as `setting` does; a value that is not a number in `range`
+/// stops the start with "invalid <what> '<text>'<hint>".
+func integerSetting(_ flag: Int?, env name: String, default value: Int, in range: ClosedRange<Int>,
+                    _ what: String, hint: String = "") throws -> Int {
+    let text = setting(flag.map(String.init), env: name, default: String(value))
+    guard let number = Int(text), range.contains(number) else { throw ValidationError("invalid \(what) '\(text)'\(hint)") }
+    return number
+}
+
 func environment(_ name: String) -> String? {
     guard let value = ProcessInfoEnvironment.get(name), !value.isEmpty else { return nil }
     return value

@@ -53,8 +53,7 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode.failure
         }
 
-        let portText = port.map(String.init) ?? environment("LINKGATE_PORT") ?? "8080"
-        guard let port = Int(portText), (0...65535).contains(port) else { throw ValidationError("invalid port '\(portText)'") }
+        let port = try integerSetting(port, env: "LINKGATE_PORT", default: 8080, in: 0...65535, "port")
         let baseText = setting(baseURL, env: "LINKGATE_BASE_URL", default: "http://127.0.0.1:8080")
         guard let base = ServerConfig.normalizedBaseURL(baseText) else {
             throw ValidationError("invalid base URL '\(baseText)': give an absolute http(s) URL without query or fragment")
@@ -69,10 +68,10 @@ struct Serve: AsyncParsableCommand {
             guard let range = IPAddressRange(text) else { throw ValidationError("invalid trusted proxy '\(text)': give an IPv4 or IPv6 address or CIDR range") }
             return range
         }
-        let idleText = idleTimeout.map(String.init) ?? environment("LINKGATE_IDLE_TIMEOUT") ?? "60"
-        guard let idleSeconds = Int(idleText), idleSeconds >= 1 else { throw ValidationError("invalid idle timeout '\(idleText)': give whole seconds ≥ 1") }
-        let maxText = maxConnections.map(String.init) ?? environment("LINKGATE_MAX_CONNECTIONS") ?? "4096"
-        guard let maxOpen = Int(maxText), maxOpen >= 1 else { throw ValidationError("invalid max connections '\(maxText)': give a number ≥ 1") }
+        let idleSeconds = try integerSetting(idleTimeout, env: "LINKGATE_IDLE_TIMEOUT", default: 60, in: 1...Int.max, "idle timeout",
+                                             hint: ": give whole seconds ≥ 1")
+        let maxOpen = try integerSetting(maxConnections, env: "LINKGATE_MAX_CONNECTIONS", default: 4096, in: 1...Int.max, "max connections",
+                                         hint: ": give a number ≥ 1")
         let config = ServerConfig(
             host: setting(host, env: "LINKGATE_HOST", default: "127.0.0.1"), port: port, baseURL: base,
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
