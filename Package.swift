@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "StoreTestSupport",
             dependencies: ["LinkgateSQLite", "LinkgatePostgres", "LinkgateCore", "LinkgateCrypto", "OAuth2", "OAuth1",
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/StoreTestSupport"
         ),
         .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgatePostgres", "StoreTestSupport", "LinkgateCore", "OAuth2", "OAuth1"]),

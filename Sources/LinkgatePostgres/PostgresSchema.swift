@@ -185,6 +185,11 @@ extension PostgresStore {
         }
     }
 
+    /// The ids of the applied versions, in order.
+    public func appliedMigrations() async throws -> [String] {
+        try await rows("SELECT id FROM schema_migrations ORDER BY id").map { try $0.decode(String.self) }
+    }
+
     private func migrate(on connection: PostgresConnection) async throws -> [String] {
         // A session lock, released below or when the connection closes (a node killed mid-migration).
         // Migrations may take longer than a statement may: no timeout on this connection.

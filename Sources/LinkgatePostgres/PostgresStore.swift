@@ -173,7 +173,11 @@ public final class PostgresStore: Sendable, Service {
     /// Creates the schema given at init (for tests; `migrate()` then fills it).
     public func createSchema() async throws {
         guard let schema else { return }
-        try await rows(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"))
+        do {
+            try await rows(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"))
+        } catch StoreError.conflict {
+            // Another store created it at the same moment (IF NOT EXISTS is not atomic in PostgreSQL).
+        }
     }
 
     /// The location without its password, for logs.

@@ -4,6 +4,7 @@ import LinkgateCrypto
 import LinkgatePostgres
 import LinkgateSQLite
 import Logging
+import NIOCore
 import OAuth1
 import OAuth2
 
@@ -31,14 +32,45 @@ public final class TestStore: Sendable {
     public let backend: TestBackend
     public let store: any TestStoreProtocols
     public let postgres: PostgresStore?
+    /// The PostgreSQL schema holding this store's tables.
+    public let schema: String?
     private let running: Task<Void, Never>?
     private let folder: URL?
 
+    /// Another PostgreSQL "node" on the same schema as `other` (migrating again, which must be harmless).
+    public convenience init(nodeSharing other: TestStore, callDeadline: TimeAmount = .seconds(60)) async throws {
+        guard let schema = other.schema else { throw TestStoreError.postgresNotConfigured }
+        try await self.init(.postgres, schema: schema, callDeadline: callDeadline)
+    }
+
     /// - Parameter file: SQLite in a file (WAL, several connections) rather than in memory.
-    public init(_ backend: TestBackend, file: Bool = false) async throws {
+    public convenience init(_ backend: TestBackend, file: Bool = false) async throws {
+        try await self.init(backend, file: file, schema: nil, callDeadline: .seconds(60))
+    }
+
+    /// `count` PostgreSQL "nodes" on one fresh schema, each created and migrated at the same time.
+    public static func nodes(_ count: Int) async throws -> [TestStore] {
+        let schema = "test_\(SecureRandom.hex(8))"
+        return try await withThrowingTaskGroup(of: TestStore.self) { group in
+            for _ in 0..<count {
+                group.addTask { try await TestStore(.postgres, schema: schema, callDeadline: .seconds(60)) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    /// A PostgreSQL store at `url` (any server, reachable or not) with the given deadline; not migrated.
+    public static func unmigrated(url: String, callDeadline: TimeAmount) throws -> (PostgresStore, Task<Void, Never>) {
+        let store = try PostgresStore(url: url, poolSize: 2, callDeadline: callDeadline, logger: Logger(label: "linkgate-test-unmigrated"))
+        let task = Task<Void, Never> { _ = try? await store.run() }
+        return (store, task)
+    }
+
+    private init(_ backend: TestBackend, file: Bool = false, schema givenSchema: String?, callDeadline: TimeAmount) async throws {
         self.backend = backend
         switch backend {
         case .sqlite:
+            schema = nil
             postgres = nil
             running = nil
             if file {
@@ -53,7 +85,7 @@ public final class TestStore: Sendable {
         case .postgres:
             folder = nil
             guard let url = TestBackend.postgresURL else { throw TestStoreError.postgresNotConfigured }
-            let schema = "test_\(SecureRandom.hex(8))"
+            let schema = givenSchema ?? "test_\(SecureRandom.hex(8))"
             var logger = Logger(label: "linkgate-test")
             logger.logLevel = ProcessInfo.processInfo.environment["LINKGATE_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .error
             // Suites run many tests at once: a bounded number of PostgreSQL stores are open at a
@@ -63,7 +95,8 @@ public final class TestStore: Sendable {
             do {
                 // Parallel suites can keep both cores busy for seconds (RSA keys, scrypt): a generous
                 // deadline here; the outage tests set their own.
-                store = try PostgresStore(url: url, poolSize: 2, schema: schema, callDeadline: .seconds(60), logger: logger)
+                store = try PostgresStore(url: url, poolSize: 2, schema: schema,
+                                          callDeadline: callDeadline, logger: logger)
             } catch {
                 await TestStore.postgresSlots.release()
                 throw error
@@ -79,6 +112,7 @@ public final class TestStore: Sendable {
                 throw error
             }
             self.store = store
+            self.schema = schema
             postgres = store
             running = task
         }
