@@ -17,7 +17,7 @@ public func buildApplication(
     storeHealth: (@Sendable () async -> Bool)? = nil
 ) async throws -> some ApplicationProtocol {
     let audit = AuditLog(store: store, now: now)
-    let accounts = UserAccounts(store: store, hasher: config.passwordHasher, audit: audit, now: now)
+    let accounts = UserAccounts(store: store, hasher: config.passwordHasher, pool: config.kdfPool, audit: audit, now: now)
     let sessions = Sessions(store: store, secureCookies: config.secureCookies, now: now)
     let registry = ClientRegistry(store: store, now: now)
     let oauth2 = AuthorizationServer(config: OAuth2Config(issuer: config.baseURL), clients: store, grants: store,

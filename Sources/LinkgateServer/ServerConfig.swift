@@ -14,6 +14,8 @@ public struct ServerConfig: Sendable {
     public var adminPassword: String?
     /// scrypt cost for new password hashes.
     public var passwordHasher: PasswordHasher
+    /// Where password checks hash (INTERFACE §10: bounded; a full pool answers `429`).
+    public var kdfPool: KDFPool
     /// Proxies whose `X-Forwarded-For` is believed (INTERFACE §10 `--trusted-proxy`).
     public var trustedProxies: [IPAddressRange]
     /// Seconds an idle keep-alive connection stays open (INTERFACE §10; `--idle-timeout`).
@@ -29,8 +31,9 @@ public struct ServerConfig: Sendable {
                 resourcesPath: String = ServerConfig.defaultResourcesPath, adminPassword: String? = nil,
                 passwordHasher: PasswordHasher = .standard, idleTimeoutSeconds: Int = 60, maxConnections: Int = 4096,
                 requestHeadTimeout: Duration = .seconds(10), maxRequestHeadBytes: Int = 16 * 1024,
-                trustedProxies: [IPAddressRange] = []) {
+                trustedProxies: [IPAddressRange] = [], kdfPool: KDFPool = .shared) {
         self.trustedProxies = trustedProxies
+        self.kdfPool = kdfPool
         self.host = host
         self.port = port
         self.baseURL = baseURL

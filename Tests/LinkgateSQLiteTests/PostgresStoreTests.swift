@@ -188,7 +188,8 @@ struct PostgresNodeTests {
         defer { task.cancel() }
         let started = ContinuousClock.now
         await #expect(throws: StoreError.unavailable(code: -1)) { _ = try await store.user(named: "alice") }
-        #expect(ContinuousClock.now - started < .seconds(3))
+        // §11: never a request hanging past 10 s (the deadline is 1 s; the margin is for a busy test machine).
+        #expect(ContinuousClock.now - started < .seconds(10))
         #expect(await !store.isHealthy())
     }
 }

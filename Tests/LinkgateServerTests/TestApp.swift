@@ -33,13 +33,18 @@ struct TestApp {
             .appendingPathComponent("Resources").path
     }
 
+    /// Shared by every test app: the suites run many at once beside the store suites, which can
+    /// keep both cores busy; a queue long enough that a slow machine is never mistaken for a
+    /// password flood (the bound itself is tested with a pool of its own).
+    static let kdfPool = KDFPool(workers: 2, queueLimit: 10_000)
+
     /// Runs `body` against the application served on a real port.
     func run<T>(trustedProxies: [IPAddressRange] = [], _ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
         defer { try? FileManager.default.removeItem(at: folder) }
         var logger = Logger(label: "linkgate-test")
         logger.logLevel = .warning
         let config = ServerConfig(host: "127.0.0.1", port: 0, baseURL: "http://127.0.0.1:8080", resourcesPath: Self.resources,
-                                  passwordHasher: Self.hasher, trustedProxies: trustedProxies)
+                                  passwordHasher: Self.hasher, trustedProxies: trustedProxies, kdfPool: Self.kdfPool)
         let app = try await buildApplication(config: config, store: store, logger: logger)
         return try await app.test(.live, body)
     }
