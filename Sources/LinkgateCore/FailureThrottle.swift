@@ -66,8 +66,17 @@ public struct ThrottlePolicy: Sendable {
 /// Locking is per (name, address), so a guesser elsewhere cannot lock a user out. A name that
 /// fails from many addresses is *slowed*: while its lockout lasts, only addresses with no
 /// failure of their own for it may still try. Counts live in memory, per process.
+///
+/// Lockouts started or lifted here are reported to observers, and lockouts from other nodes
+/// sharing the database are applied with `impose` and `lift` (INTERFACE §11).
 public final class FailureThrottle: Sendable {
     public let policy: ThrottlePolicy
+
+    /// A lockout change made by this process's checks or admins.
+    public enum Change: Sendable, Equatable {
+        case imposed(Lockout)
+        case lifted(user: String?, address: String?)
+    }
 
     /// Why a check is refused: retry after this many seconds.
     public struct Refusal: Sendable, Equatable {
@@ -100,6 +109,42 @@ public final class FailureThrottle: Sendable {
     }
 
     private let counters = Mutex<[Key: Counter]>([:])
+    private let observers = Mutex<[@Sendable (Change) -> Void]>([])
+
+    /// Calls `handler` for every lockout started by `recordFailure` and every `clear`.
+    public func observe(_ handler: @escaping @Sendable (Change) -> Void) {
+        observers.withLock { $0.append(handler) }
+    }
+
+    private func report(_ change: Change) {
+        for observer in observers.withLock({ $0 }) { observer(change) }
+    }
+
+    /// Applies a lockout another node started: checks here are refused until it ends.
+    public func impose(_ lockout: Lockout, now: Int64) {
+        guard lockout.until > now, let key = Self.key(for: lockout) else { return }
+        counters.withLock { counters in
+            makeRoom(&counters, for: 1, now: now)
+            var counter = counters[key] ?? Counter(windowStart: now)
+            counter.lockedUntil = max(counter.lockedUntil, lockout.until)
+            counter.failures = max(counter.failures, lockout.failures)
+            counters[key] = counter
+        }
+    }
+
+    /// Lifts what an admin cleared on another node (as `clear`, but not reported again).
+    public func lift(user: String?, address: String?, now: Int64) {
+        _ = clearCounters(user: user, address: address, now: now)
+    }
+
+    private static func key(for lockout: Lockout) -> Key? {
+        switch (lockout.user.map(normalized), lockout.address) {
+        case (let name?, let address?): .pair(name: name, address: address)
+        case (nil, let address?): .address(address)
+        case (let name?, nil): .name(name)
+        case (nil, nil): nil
+        }
+    }
 
     public init(policy: ThrottlePolicy) {
         self.policy = policy
@@ -165,7 +210,7 @@ public final class FailureThrottle: Sendable {
         let name = Self.normalized(name)
         var keys: [(Key, Int)] = [(.pair(name: name, address: address), policy.pairLimit), (.address(address), policy.addressLimit)]
         if let nameLimit = policy.nameLimit { keys.append((.name(name), nameLimit)) }
-        return counters.withLock { counters -> [Lockout] in
+        let started = counters.withLock { counters -> [Lockout] in
             makeRoom(&counters, for: keys.count, now: now)
             var started: [Lockout] = []
             for (key, limit) in keys {
@@ -189,6 +234,8 @@ public final class FailureThrottle: Sendable {
             }
             return started
         }
+        for lockout in started { report(.imposed(lockout)) }
+        return started
     }
 
     /// Ends a begun check that passed: the pair's count starts over (INTERFACE §10).
@@ -214,6 +261,12 @@ public final class FailureThrottle: Sendable {
     /// the lockouts in force that it lifted.
     @discardableResult
     public func clear(user: String?, address: String?, now: Int64) -> [Lockout] {
+        let lifted = clearCounters(user: user, address: address, now: now)
+        report(.lifted(user: user.map(Self.normalized), address: address))
+        return lifted
+    }
+
+    private func clearCounters(user: String?, address: String?, now: Int64) -> [Lockout] {
         let user = user.map(Self.normalized)
         return counters.withLock { counters -> [Lockout] in
             var lifted: [Lockout] = []

@@ -135,18 +135,17 @@ public final class PostgresStore: Sendable, Service {
         try? await Task.sleep(for: .milliseconds(20))
     }
 
-    /// Called for every change notification (from any node) whose kind this store does not
-    /// handle itself; the server uses it for lockouts.
-    public func onRemoteChange(_ handler: @escaping @Sendable (String) -> Void) {
-        remoteChangeHandlers.withLock { $0.append(handler) }
-    }
+    /// Messages for the server (lockouts) travel on the same channel as cache invalidations,
+    /// behind this prefix.
+    static let messagePrefix = "msg "
 
     func remoteChange(_ payload: String) {
-        guard let kind = ChangeKind(rawValue: payload) else {
-            for handler in remoteChangeHandlers.withLock({ $0 }) { handler(payload) }
-            return
+        if payload.hasPrefix(Self.messagePrefix) {
+            let message = String(payload.dropFirst(Self.messagePrefix.count))
+            for handler in remoteChangeHandlers.withLock({ $0 }) { handler(message) }
+        } else if let kind = ChangeKind(rawValue: payload) {
+            cache(for: kind)?()
         }
-        cache(for: kind)?()
     }
 
     func cache(for kind: ChangeKind) -> (@Sendable () -> Void)? {
@@ -313,4 +312,14 @@ public final class RoundTripCounter: Sendable {
     private let count = Atomic<Int>(0)
     func add() { count.add(1, ordering: .relaxed) }
     public var total: Int { count.load(ordering: .relaxed) }
+}
+
+extension PostgresStore: ClusterBus {
+    public func publish(_ message: String) async throws {
+        try await rows("SELECT pg_notify(\(Self.changeChannel), \(Self.messagePrefix + message))")
+    }
+
+    public func subscribe(_ handler: @escaping @Sendable (String) -> Void) {
+        remoteChangeHandlers.withLock { $0.append(handler) }
+    }
 }

@@ -11,10 +11,11 @@ import OAuth2
 @Sendable public func epochSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
 /// Builds the Linkgate application on `store`. Tests call this directly.
-/// `storeHealth` answers whether the store can serve requests (`GET /status`, INTERFACE §11, §15).
+/// `storeHealth` answers whether the store can serve requests (`GET /status`, INTERFACE §11, §15);
+/// `cluster` shares lockouts with the other nodes on the same database (§11).
 public func buildApplication(
     config: ServerConfig, store: any ServerStore, logger: Logger, now: @escaping @Sendable () -> Int64 = epochSeconds,
-    storeHealth: (@Sendable () async -> Bool)? = nil
+    storeHealth: (@Sendable () async -> Bool)? = nil, cluster: (any ClusterBus)? = nil
 ) async throws -> some ApplicationProtocol {
     let audit = AuditLog(store: store, now: now)
     let accounts = UserAccounts(store: store, hasher: config.passwordHasher, pool: config.kdfPool, audit: audit, now: now)
@@ -32,6 +33,10 @@ public func buildApplication(
         consumers: ConsumerRegistry(store: store, users: store, now: now), oauth1Flow: oauth1Flow,
         identity: try await ServerIdentity.load(from: store), audit: audit, now: now)
     let staticFiles = try StaticFiles(resourcesPath: config.resourcesPath)
+    if let cluster {
+        LockoutSync(bus: cluster, throttles: ["password": accounts.throttle, "client_secret": oauth2.clientThrottle],
+                    now: now, logger: logger).start()
+    }
 
     let router = Router(context: LinkgateContext.self)
     router.add(middleware: RequestLogMiddleware())

@@ -123,6 +123,9 @@ public struct AuthorizationServer: Sendable {
     /// The (client_id, address) and address lockouts in force.
     public func clientLockouts() -> [Lockout] { clientAuthentication.throttle.lockouts(now: now()) }
 
+    /// The client-secret throttle (INTERFACE §10), for sharing its lockouts among nodes.
+    public var clientThrottle: FailureThrottle { clientAuthentication.throttle }
+
     /// Lifts client-secret lockouts of `clientId` and/or `address` (both nil: all), audited as `client.lockout`.
     public func clearClientLockouts(clientId: String?, address: String?, by admin: String) async throws {
         for lockout in clientAuthentication.throttle.clear(user: clientId, address: address, now: now()) {

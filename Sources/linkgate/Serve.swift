@@ -94,7 +94,8 @@ struct Serve: AsyncParsableCommand {
         }
         logger.notice("starting", metadata: ["database": "\(opened.location)", "base_url": "\(config.baseURL)",
                                              "address": "\(config.host):\(config.port)"])
-        let app = try await buildApplication(config: config, store: store, logger: logger, storeHealth: opened.health)
+        let app = try await buildApplication(config: config, store: store, logger: logger, storeHealth: opened.health,
+                                             cluster: opened.postgres)
         try await app.runService()
         logger.notice("stopped")
     }

@@ -198,3 +198,47 @@ struct AddressAllowListTests {
         #expect(!AddressAllowList(stored: "garbage").allows(IPAddress("203.0.113.1")))
     }
 }
+
+@Suite("INTERFACE §11 lockouts shared among nodes")
+struct SharedLockoutTests {
+    @Test("a lockout started here is reported; one imposed from another node refuses checks here until it ends")
+    func imposeAndReport() {
+        let here = FailureThrottle(policy: .passwords)
+        let there = FailureThrottle(policy: .passwords)
+        let reported = Mutex<[FailureThrottle.Change]>([])
+        there.observe { change in reported.withLock { $0.append(change) } }
+        for _ in 0..<5 {
+            #expect(there.begin(name: "Alice", address: "203.0.113.9", now: 1000) == nil)
+            _ = there.recordFailure(name: "Alice", address: "203.0.113.9", now: 1000)
+        }
+        let changes = reported.withLock { $0 }
+        #expect(changes.count == 1)
+        guard case .imposed(let lockout) = changes.first else { Issue.record("no lockout reported"); return }
+        #expect(lockout.user == "alice" && lockout.address == "203.0.113.9" && lockout.until == 1060)
+
+        #expect(here.begin(name: "alice", address: "203.0.113.9", now: 1001) == nil)
+        here.cancel(name: "alice", address: "203.0.113.9")
+        here.impose(lockout, now: 1001)
+        #expect(here.begin(name: "ALICE", address: "203.0.113.9", now: 1001) == FailureThrottle.Refusal(retryAfter: 59))
+        #expect(here.begin(name: "alice", address: "198.51.100.1", now: 1001) == nil)  // other addresses are not locked
+        #expect(here.lockouts(now: 1001) == [lockout])
+        // An expired lockout from elsewhere is ignored.
+        here.impose(Lockout(user: "bob", address: "203.0.113.9", failures: 5, until: 900), now: 1001)
+        #expect(here.begin(name: "bob", address: "203.0.113.9", now: 1001) == nil)
+    }
+
+    @Test("an admin's clear is reported; a lift from another node clears without being reported again")
+    func liftAndReport() {
+        let throttle = FailureThrottle(policy: .passwords)
+        let reported = Mutex<[FailureThrottle.Change]>([])
+        throttle.observe { change in reported.withLock { $0.append(change) } }
+        throttle.impose(Lockout(user: "alice", address: "203.0.113.9", failures: 5, until: 2000), now: 1000)
+        throttle.lift(user: "Alice", address: nil, now: 1000)
+        #expect(throttle.lockouts(now: 1000).isEmpty)
+        #expect(reported.withLock { $0 }.isEmpty)
+        throttle.impose(Lockout(user: nil, address: "203.0.113.9", failures: 20, until: 2000), now: 1000)
+        throttle.clear(user: nil, address: "203.0.113.9", now: 1000)
+        #expect(throttle.lockouts(now: 1000).isEmpty)
+        #expect(reported.withLock { $0 } == [.lifted(user: nil, address: "203.0.113.9")])
+    }
+}

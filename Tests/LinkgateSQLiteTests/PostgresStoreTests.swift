@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import LinkgateCore
 import LinkgateCrypto
 import LinkgatePostgres
@@ -167,6 +168,17 @@ struct PostgresNodeTests {
         try await a.store.deleteUser(named: "alice")
         try await Task.sleep(for: .milliseconds(500))
         #expect(try await b.store.user(named: "alice") == nil)
+    }
+
+    @Test("a message published on one node reaches every node (the lockout channel)")
+    func clusterBus() async throws {
+        let (a, b, _) = try await Self.twoNodes()
+        let received = Mutex<[String]>([])
+        b.postgres!.subscribe { message in received.withLock { $0.append(message) } }
+        try await a.postgres!.publish("lockout {\"x\":1}")
+        let started = ContinuousClock.now
+        while received.withLock({ $0.isEmpty }), ContinuousClock.now - started < .seconds(2) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(received.withLock { $0 } == ["lockout {\"x\":1}"])
     }
 
     @Test("expired rows are pruned in batches, live ones stay")
