@@ -12,6 +12,7 @@ struct ChangeListener: Sendable {
     func run() async {
         var delay = Duration.milliseconds(100)
         var connectionID = 1_000_000
+        var warned = false
         while !Task.isCancelled {
             connectionID += 1
             do {
@@ -22,14 +23,23 @@ struct ChangeListener: Sendable {
                     // Listening now: whatever changed while we were not is covered by the flush.
                     store.setCachesEnabled(true)
                     delay = .milliseconds(100)
+                    if warned {
+                        store.logger.notice("change listener reconnected; caches on", metadata: ["database": "\(store.redactedLocation)"])
+                        warned = false
+                    }
                     for try await notification in notifications {
                         store.remoteChange(notification.payload)
                     }
                 }
             } catch {
                 if Task.isCancelled { break }
-                store.logger.warning("change listener disconnected; caches off until it reconnects",
-                                     metadata: ["database": "\(store.redactedLocation)"])
+                // Once per outage, not at every retry (nor for the first attempt at start, which
+                // fails with the start itself when the database is unreachable).
+                if !warned, connectionID > 1_000_001 {
+                    store.logger.warning("change listener disconnected; caches off until it reconnects",
+                                         metadata: ["database": "\(store.redactedLocation)"])
+                    warned = true
+                }
             }
             store.setCachesEnabled(false)
             try? await Task.sleep(for: delay)

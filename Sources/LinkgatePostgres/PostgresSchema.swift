@@ -174,6 +174,7 @@ extension PostgresStore {
     /// nodes at once (`pg_advisory_lock`), and a no-op on an up-to-date database.
     @discardableResult
     public func migrate() async throws -> [String] {
+        try await checkConnection()
         do {
             return try await client.withConnection { connection in
                 try await migrate(on: connection)
@@ -182,6 +183,24 @@ extension PostgresStore {
             throw error
         } catch {
             throw storeError(error)
+        }
+    }
+
+    /// Connects once, outside the pool, and fails at once with the reason (wrong password, no
+    /// such database, connection refused) rather than letting the pool retry it in the background.
+    public func checkConnection() async throws {
+        do {
+            try await withDeadline(.seconds(5)) {
+                let connection = try await PostgresConnection.connect(configuration: self.connectionConfiguration, id: 999_999,
+                                                                      logger: self.logger)
+                defer { Task { try? await connection.close() } }
+                _ = try await connection.query("SELECT 1", logger: self.logger).collect()
+            }
+        } catch is DeadlineExceeded {
+            throw PostgresConnectError(location: location.redacted, reason: "no answer within 5 s")
+        } catch let error as PSQLError {
+            let reason = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "\(error.code)"
+            throw PostgresConnectError(location: location.redacted, reason: reason)
         }
     }
 
@@ -227,4 +246,11 @@ extension PostgresStore {
         _ = try await connection.query("RESET lock_timeout", logger: logger).collect()
         return applied
     }
+}
+
+/// Why the database could not be reached at start, for an operator (never the password).
+public struct PostgresConnectError: Error, CustomStringConvertible {
+    public let location: String
+    public let reason: String
+    public var description: String { "cannot connect to \(location): \(reason)" }
 }

@@ -39,6 +39,10 @@ func withStore<T: Sendable>(database: String, pool: Int, logger: Logger, _ body:
         do {
             // Several nodes starting at once take turns here (an advisory lock); the first migrates.
             try await store.migrate()
+        } catch let error as PostgresConnectError {
+            logger.critical("\(error)")
+            group.cancelAll()
+            throw ExitCode.failure
         } catch {
             logger.critical("cannot prepare the database \(store.redactedLocation): \(error)")
             group.cancelAll()
