@@ -187,9 +187,11 @@ public final class PostgresStore: Sendable, Service {
     /// One statement, outside an explicit transaction: one round trip, committed when it returns.
     @discardableResult
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await call {
-            self.roundTrips.add()
-            return try await self.client.query(query, logger: self.logger).collect()
+        try await retrying {
+            try await self.call {
+                self.roundTrips.add()
+                return try await self.client.query(query, logger: self.logger).collect()
+            }
         }
     }
 
@@ -197,38 +199,49 @@ public final class PostgresStore: Sendable, Service {
     @discardableResult
     func rows<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [PostgresRow]
     where Statement.Row == PostgresRow {
-        try await call {
-            self.roundTrips.add()
-            var result: [PostgresRow] = []
-            for try await row in try await self.client.execute(statement, logger: self.logger) { result.append(row) }
-            return result
+        try await retrying {
+            try await self.call {
+                self.roundTrips.add()
+                var result: [PostgresRow] = []
+                for try await row in try await self.client.execute(statement, logger: self.logger) { result.append(row) }
+                return result
+            }
         }
+    }
+
+    /// Runs `attempt` again on a serialization failure or deadlock (SQLSTATE 40001, 40P01): a
+    /// statement outside an explicit transaction is a whole transaction, rolled back when it failed.
+    private func retrying<T: Sendable>(_ attempt: () async throws -> T) async throws -> T {
+        for round in 1... {
+            do {
+                return try await attempt()
+            } catch PostgresStoreFailure.retryable where round < 5 {
+                try await Task.sleep(for: .milliseconds(round * 10))
+            } catch PostgresStoreFailure.retryable {
+                throw StoreError.unavailable(code: -1)
+            }
+        }
+        fatalError("unreachable")
     }
 
     /// Runs `body` in one transaction (READ COMMITTED), retrying it whole on a serialization
     /// failure or deadlock (SQLSTATE 40001, 40P01). A throw from `body` rolls everything back.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await call {
-                    try await self.client.withConnection { connection in
-                        let transaction = Transaction(connection: connection, logger: self.logger, roundTrips: self.roundTrips)
-                        try await transaction.run("BEGIN")
-                        do {
-                            let result = try await body(transaction)
-                            try await transaction.run("COMMIT")
-                            return result
-                        } catch {
-                            // A failed ROLLBACK means the connection is gone, which ends the transaction too.
-                            try? await transaction.run("ROLLBACK")
-                            throw error
-                        }
+        try await retrying {
+            try await call {
+                try await self.client.withConnection { connection in
+                    let transaction = Transaction(connection: connection, logger: self.logger, roundTrips: self.roundTrips)
+                    try await transaction.run("BEGIN")
+                    do {
+                        let result = try await body(transaction)
+                        try await transaction.run("COMMIT")
+                        return result
+                    } catch {
+                        // A failed ROLLBACK means the connection is gone, which ends the transaction too.
+                        try? await transaction.run("ROLLBACK")
+                        throw error
                     }
                 }
-            } catch PostgresStoreFailure.retryable where attempt < 5 {
-                try await Task.sleep(for: .milliseconds(attempt * 10))
             }
         }
     }
