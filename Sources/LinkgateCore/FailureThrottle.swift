@@ -74,6 +74,10 @@ public final class FailureThrottle: Sendable {
 
     /// A lockout change made by this process's checks or admins.
     public enum Change: Sendable, Equatable {
+        /// A check of `name` from `address` failed here (other nodes count it too).
+        case failed(name: String, address: String)
+        /// A check passed here: the pair's count starts over everywhere.
+        case succeeded(name: String, address: String)
         case imposed(Lockout)
         case lifted(user: String?, address: String?)
     }
@@ -91,6 +95,9 @@ public final class FailureThrottle: Sendable {
         case pair(name: String, address: String)
         case address(String)
         case name(String)
+
+        /// Pair and address counters track checks in flight; name counters do not.
+        var isSettledByChecks: Bool { if case .name = self { false } else { true } }
     }
 
     private struct Counter {
@@ -207,6 +214,32 @@ public final class FailureThrottle: Sendable {
 
     /// Ends a begun check that failed; returns the lockouts it started (for the audit log).
     public func recordFailure(name: String, address: String, now: Int64) -> [Lockout] {
+        let started = countFailure(name: name, address: address, now: now, settling: true)
+        report(.failed(name: Self.normalized(name), address: address))
+        for lockout in started { report(.imposed(lockout)) }
+        return started
+    }
+
+    /// Counts a failure another node saw, so a guesser gains nothing by spreading guesses over
+    /// nodes (INTERFACE §11); returns the lockouts it started here.
+    @discardableResult
+    public func recordRemoteFailure(name: String, address: String, now: Int64) -> [Lockout] {
+        countFailure(name: name, address: address, now: now, settling: false)
+    }
+
+    /// A check passed on another node: the pair's count starts over here too.
+    public func recordRemoteSuccess(name: String, address: String) {
+        let key = Key.pair(name: Self.normalized(name), address: address)
+        counters.withLock { counters in
+            guard var counter = counters[key] else { return }
+            counter.failures = 0
+            counter.lockedUntil = 0
+            counters[key] = counter.inFlight == 0 ? nil : counter
+        }
+    }
+
+    /// `settling`: the failure ends a check begun here, whose in-flight count it releases.
+    private func countFailure(name: String, address: String, now: Int64, settling: Bool) -> [Lockout] {
         let name = Self.normalized(name)
         var keys: [(Key, Int)] = [(.pair(name: name, address: address), policy.pairLimit), (.address(address), policy.addressLimit)]
         if let nameLimit = policy.nameLimit { keys.append((.name(name), nameLimit)) }
@@ -215,7 +248,7 @@ public final class FailureThrottle: Sendable {
             var started: [Lockout] = []
             for (key, limit) in keys {
                 var counter = counters[key] ?? Counter(windowStart: now)
-                if case .name = key {} else { counter.inFlight = max(0, counter.inFlight - 1) }
+                if settling, key.isSettledByChecks { counter.inFlight = max(0, counter.inFlight - 1) }
                 if now - counter.windowStart >= policy.window {
                     // A window without a lockout forgives the earlier ones: the back-off starts over.
                     if now - counter.lockedUntil >= policy.window { counter.lockouts = 0 }
@@ -234,12 +267,12 @@ public final class FailureThrottle: Sendable {
             }
             return started
         }
-        for lockout in started { report(.imposed(lockout)) }
         return started
     }
 
     /// Ends a begun check that passed: the pair's count starts over (INTERFACE §10).
     public func recordSuccess(name: String, address: String) {
+        report(.succeeded(name: Self.normalized(name), address: address))
         let key = Key.pair(name: Self.normalized(name), address: address)
         counters.withLock { counters in
             counters[key] = nil

@@ -3,7 +3,9 @@ import Foundation
 /// A PostgreSQL location given as `postgres://user:password@host:port/dbname?sslmode=…&host=/socket/dir`
 /// (also `postgresql://`), as INTERFACE §11 and libpq spell it.
 public struct DatabaseURL: Sendable, Equatable {
-    public enum TLSMode: String, Sendable { case disable, prefer, require }
+    /// libpq's `sslmode`: `prefer` and `require` encrypt without checking the certificate (as
+    /// libpq does); `verify-ca` checks it against the trusted roots, `verify-full` also the host name.
+    public enum TLSMode: String, Sendable { case disable, prefer, require, verifyCA = "verify-ca", verifyFull = "verify-full" }
 
     public var user: String
     public var password: String?
@@ -14,6 +16,8 @@ public struct DatabaseURL: Sendable, Equatable {
     public var socketDirectory: String?
     public var database: String
     public var tls: TLSMode
+    /// `sslrootcert`: a PEM file of the CAs to trust for `verify-ca`/`verify-full` (default: the system's).
+    public var rootCertificateFile: String?
 
     /// Whether `text` names a PostgreSQL database rather than a SQLite file.
     public static func isPostgres(_ text: String) -> Bool {
@@ -38,16 +42,21 @@ public struct DatabaseURL: Sendable, Equatable {
         guard !database.isEmpty, !database.contains("/") else { throw DatabaseURLError("no database name after the host (…/DBNAME)") }
         var tls = TLSMode.prefer
         var socketDirectory: String?
+        var rootCertificateFile: String?
         for item in components.queryItems ?? [] {
             switch item.name {
             case "sslmode":
                 // libpq's allow/verify-ca/verify-full map onto the nearest mode postgres-nio offers.
                 switch item.value ?? "" {
                 case "disable", "allow": tls = .disable
-                case "prefer": tls = .prefer
-                case "require", "verify-ca", "verify-full": tls = .require
-                default: throw DatabaseURLError("sslmode must be disable, prefer or require")
+                case let value: guard let mode = TLSMode(rawValue: value) else {
+                    throw DatabaseURLError("sslmode must be disable, prefer, require, verify-ca or verify-full")
                 }
+                tls = mode
+                }
+            case "sslrootcert":
+                guard let path = item.value, !path.isEmpty else { throw DatabaseURLError("sslrootcert must name a file") }
+                rootCertificateFile = path
             case "host":
                 guard let directory = item.value, directory.hasPrefix("/") else {
                     throw DatabaseURLError("host= must be an absolute socket directory")
@@ -56,11 +65,12 @@ public struct DatabaseURL: Sendable, Equatable {
             case "application_name", "connect_timeout":
                 continue
             default:
-                throw DatabaseURLError("unknown parameter '\(item.name)' (known: sslmode, host)")
+                throw DatabaseURLError("unknown parameter '\(item.name)' (known: sslmode, sslrootcert, host)")
             }
         }
         self.tls = tls
         self.socketDirectory = socketDirectory
+        self.rootCertificateFile = rootCertificateFile
         let host = components.host.flatMap { $0.isEmpty ? nil : $0 }
         guard host != nil || socketDirectory != nil else { throw DatabaseURLError("no host") }
         // Bracketed IPv6 literals arrive with their brackets from URLComponents.

@@ -190,7 +190,7 @@ extension PostgresStore {
     /// such database, connection refused) rather than letting the pool retry it in the background.
     public func checkConnection() async throws {
         do {
-            try await withDeadline(.seconds(5)) {
+            try await withDeadlines(untilStarted: .seconds(5), total: .seconds(5)) { _ in
                 let connection = try await PostgresConnection.connect(configuration: self.connectionConfiguration, id: 999_999,
                                                                       logger: self.logger)
                 defer { Task { try? await connection.close() } }

@@ -16,7 +16,8 @@ extension PostgresStore: OAuth1Store {
 
     /// Read on every signed request: cached, and invalidated on every node by any change.
     public func consumer(key: String) async throws -> Consumer? {
-        try await consumerCache.value(key) {
+        guard !key.contains("\0") else { return nil }
+        return try await consumerCache.value(key) {
             try await rows("SELECT * FROM oauth1_consumers WHERE key = \(key)").record(StoredRecords.consumer)
         }
     }
@@ -54,7 +55,10 @@ extension PostgresStore: OAuth1Store {
     }
 
     public func recordNonce(consumerKey: String, nonce: String, timestamp: Int64, audit: AuditEntry?) async throws -> Bool {
-        try await rows(RecordNonce(consumerKey: consumerKey, nonce: nonce, timestamp: timestamp, audit: audit)).scalar(Int64.self) == 1
+        // PostgreSQL text cannot hold NUL: such a nonce is refused as if used (RFC 5849 §3.3 lets
+        // the server reject any nonce it cannot accept).
+        guard !nonce.contains("\0"), !consumerKey.contains("\0") else { return false }
+        return try await rows(RecordNonce(consumerKey: consumerKey, nonce: nonce, timestamp: timestamp, audit: audit)).scalar(Int64.self) == 1
     }
 
     public func saveToken(_ token: OAuth1TokenRecord) async throws {
@@ -90,7 +94,9 @@ extension PostgresStore: OAuth1Store {
                              AND "authorization" = 'approved' AND expires_at > \(now)
                              AND (callback IS NULL OR verifier_digest = \(verifierDigest))
                            RETURNING 1),
-                 used AS (UPDATE oauth1_consumers SET last_used_at = \(now) WHERE key = \(consumerKey) AND EXISTS (SELECT 1 FROM spent)),
+                 used AS (UPDATE oauth1_consumers SET last_used_at = \(now)
+                          WHERE key = \(consumerKey) AND (last_used_at IS NULL OR last_used_at < \(now) - \(Self.lastUseGranularity))
+                            AND EXISTS (SELECT 1 FROM spent)),
                  issued AS (
                     INSERT INTO oauth1_tokens (id, digest, kind, consumer_key, user_name, callback, verifier_digest, "authorization",
                                                session_handle_digest, issued_at, expires_at, last_used_at)

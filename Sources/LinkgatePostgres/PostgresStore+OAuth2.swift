@@ -4,6 +4,18 @@ import LinkgateStoreKit
 import OAuth2
 import PostgresNIO
 
+extension PostgresStore {
+    /// A link's and a consent's "last used" is kept to the minute (`LinkUsage.granularity`):
+    /// writing it on every token would make every issue for one client wait for the previous
+    /// one's row lock (and its disk flush), across all nodes.
+    static let lastUseGranularity = LinkUsage.granularity
+
+    /// SQL: `column` is due for an update at the time in parameter `now`.
+    static func stale(_ column: String, _ now: String) -> String {
+        "(\(column) IS NULL OR \(column) < \(now)::int8 - \(lastUseGranularity))"
+    }
+}
+
 extension PostgresStore: OAuth2GrantStore {
     public func saveCode(_ code: AuthorizationCodeRecord) async throws {
         try await rows("""
@@ -35,12 +47,21 @@ extension PostgresStore: OAuth2GrantStore {
 
     /// A second redemption: everything the code produced is revoked (RFC 6749 §4.1.2).
     private func revokeFamilyOfSpentCode(digest: String, clientId: String) async throws -> CodeRedemption {
-        let found = try await rows("""
-            WITH code AS (SELECT family_id FROM oauth2_codes WHERE digest = \(digest) AND client_id = \(clientId) AND used_at IS NOT NULL),
-                 gone AS (DELETE FROM oauth2_tokens WHERE family_id IN (SELECT family_id FROM code))
-            SELECT count(*) FROM code
-            """).scalar(Int64.self) ?? 0
-        return found > 0 ? .replayed : .invalid
+        guard let family = try await rows("""
+            SELECT family_id FROM oauth2_codes WHERE digest = \(digest) AND client_id = \(clientId) AND used_at IS NOT NULL
+            """).scalar(String.self) else { return .invalid }
+        try await deleteFamily(family)
+        return .replayed
+    }
+
+    /// Deletes every token of a grant, including ones a concurrent rotation on another node is
+    /// committing right now: a statement sees only what committed before it began, so it runs
+    /// again until it finds nothing (a rotation needs a live token of the family, and the
+    /// statement that found none leaves none for a later one to rotate).
+    private func deleteFamily(_ family: String) async throws {
+        for _ in 0..<100 {
+            guard try await !rows("DELETE FROM oauth2_tokens WHERE family_id = \(family) RETURNING 1").isEmpty else { return }
+        }
     }
 
     public func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?, spending assertion: AssertionId?) async throws -> Bool {
@@ -71,13 +92,12 @@ extension PostgresStore: OAuth2GrantStore {
 
     /// A dead (rotated) refresh token came back: revoke the whole grant (RFC 9700 §4.14.2).
     private func revokeFamilyOfRotatedToken(digest: String, clientId: String) async throws -> RefreshRotation {
-        let found = try await rows("""
-            WITH old AS (SELECT family_id FROM oauth2_tokens
-                         WHERE digest = \(digest) AND kind = 'refresh' AND client_id = \(clientId) AND rotated_at IS NOT NULL),
-                 gone AS (DELETE FROM oauth2_tokens WHERE family_id IN (SELECT family_id FROM old))
-            SELECT count(*) FROM old
-            """).scalar(Int64.self) ?? 0
-        return found > 0 ? .reused : .invalid
+        guard let family = try await rows("""
+            SELECT family_id FROM oauth2_tokens
+            WHERE digest = \(digest) AND kind = 'refresh' AND client_id = \(clientId) AND rotated_at IS NOT NULL
+            """).scalar(String.self) else { return .invalid }
+        try await deleteFamily(family)
+        return .reused
     }
 
     public func liveToken(digest: String, now: Int64) async throws -> TokenRecord? {
@@ -91,17 +111,22 @@ extension PostgresStore: OAuth2GrantStore {
     }
 
     public func revokeToken(digest: String, clientId: String, now: Int64) async throws -> Bool {
-        // RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
-        let found = try await rows("""
-            WITH target AS (SELECT kind, family_id FROM oauth2_tokens
-                            WHERE digest = \(digest) AND client_id = \(clientId) AND revoked_at IS NULL),
-                 revoked AS (UPDATE oauth2_tokens SET revoked_at = \(now)
-                             WHERE revoked_at IS NULL
-                               AND ((digest = \(digest) AND client_id = \(clientId))
-                                    OR family_id IN (SELECT family_id FROM target WHERE kind = 'refresh')))
-            SELECT count(*) FROM target
-            """).scalar(Int64.self) ?? 0
-        return found > 0
+        guard let row = try await rows("""
+            UPDATE oauth2_tokens SET revoked_at = \(now)
+            WHERE digest = \(digest) AND client_id = \(clientId) AND revoked_at IS NULL
+            RETURNING kind, family_id
+            """).first else { return false }
+        let (kind, family) = try row.decode((String, String).self)
+        // RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant, and
+        // (as with a reuse) whatever a concurrent rotation on another node is committing.
+        if kind == TokenRecord.Kind.refresh.rawValue {
+            for _ in 0..<100 {
+                guard try await !rows("""
+                    UPDATE oauth2_tokens SET revoked_at = \(now) WHERE family_id = \(family) AND revoked_at IS NULL RETURNING 1
+                    """).isEmpty else { break }
+            }
+        }
+        return true
     }
 
     public func consent(userName: String, clientId: String) async throws -> ConsentRecord? {
@@ -144,8 +169,10 @@ extension PostgresStore: OAuth2GrantStore {
     public func recordTokenUse(clientId: String, consentUser: String?, now: Int64) async throws {
         try await rows("""
             WITH used_consent AS (UPDATE oauth2_consents SET last_used_at = \(now)
-                                  WHERE user_name = \(consentUser) AND client_id = \(clientId))
-            UPDATE oauth2_clients SET last_used_at = \(now) WHERE client_id = \(clientId)
+                                  WHERE user_name = \(consentUser) AND client_id = \(clientId)
+                                    AND (last_used_at IS NULL OR last_used_at < \(now) - \(Self.lastUseGranularity)))
+            UPDATE oauth2_clients SET last_used_at = \(now)
+            WHERE client_id = \(clientId) AND (last_used_at IS NULL OR last_used_at < \(now) - \(Self.lastUseGranularity))
             """)
     }
 
@@ -230,9 +257,11 @@ struct RedeemCode: PreparedLookup {
                        WHERE digest = $1 AND client_id = $2 AND used_at IS NULL AND expires_at > $3
                        RETURNING 1),
              issued AS (\(TokenColumns.insert(from: "spent", first: 5))),
-             used_client AS (UPDATE oauth2_clients SET last_used_at = $3 WHERE client_id = $2 AND EXISTS (SELECT 1 FROM spent)),
+             used_client AS (UPDATE oauth2_clients SET last_used_at = $3
+                             WHERE client_id = $2 AND \(PostgresStore.stale("last_used_at", "$3")) AND EXISTS (SELECT 1 FROM spent)),
              used_consent AS (UPDATE oauth2_consents SET last_used_at = $3
-                              WHERE client_id = $2 AND user_name = $4 AND EXISTS (SELECT 1 FROM spent))
+                              WHERE client_id = $2 AND user_name = $4 AND \(PostgresStore.stale("last_used_at", "$3"))
+                                AND EXISTS (SELECT 1 FROM spent))
         SELECT count(*) FROM spent
         """
     var digest: String
@@ -261,9 +290,11 @@ struct RotateRefreshToken: PreparedLookup {
                            AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $3
                          RETURNING 1),
              issued AS (\(TokenColumns.insert(from: "rotated", first: 5))),
-             used_client AS (UPDATE oauth2_clients SET last_used_at = $3 WHERE client_id = $2 AND EXISTS (SELECT 1 FROM rotated)),
+             used_client AS (UPDATE oauth2_clients SET last_used_at = $3
+                             WHERE client_id = $2 AND \(PostgresStore.stale("last_used_at", "$3")) AND EXISTS (SELECT 1 FROM rotated)),
              used_consent AS (UPDATE oauth2_consents SET last_used_at = $3
-                              WHERE client_id = $2 AND user_name = $4::text AND EXISTS (SELECT 1 FROM rotated))
+                              WHERE client_id = $2 AND user_name = $4::text AND \(PostgresStore.stale("last_used_at", "$3"))
+                                AND EXISTS (SELECT 1 FROM rotated))
         SELECT count(*) FROM rotated
         """
     var digest: String
@@ -293,9 +324,11 @@ struct SaveTokens: PreparedLookup {
                      ON CONFLICT DO NOTHING RETURNING 1),
              allowed AS (SELECT 1 WHERE $2::text IS NULL OR EXISTS (SELECT 1 FROM jti)),
              issued AS (\(TokenColumns.insert(from: "allowed", first: 14))),
-             used_client AS (UPDATE oauth2_clients SET last_used_at = $6 WHERE client_id = $4::text AND EXISTS (SELECT 1 FROM allowed)),
+             used_client AS (UPDATE oauth2_clients SET last_used_at = $6
+                             WHERE client_id = $4::text AND \(PostgresStore.stale("last_used_at", "$6")) AND EXISTS (SELECT 1 FROM allowed)),
              used_consent AS (UPDATE oauth2_consents SET last_used_at = $6
-                              WHERE client_id = $4::text AND user_name = $5::text AND EXISTS (SELECT 1 FROM allowed)),
+                              WHERE client_id = $4::text AND user_name = $5::text AND \(PostgresStore.stale("last_used_at", "$6"))
+                                AND EXISTS (SELECT 1 FROM allowed)),
              audited AS (INSERT INTO audit (time, actor, client, subject, action, outcome, detail)
                          SELECT $7::int8, $8::text, $9::text, $10::text, $11::text, $12::text, $13::text
                          FROM allowed WHERE $11::text IS NOT NULL)

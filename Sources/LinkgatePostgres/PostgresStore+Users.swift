@@ -30,7 +30,9 @@ extension PostgresStore: UserStore {
     }
 
     public func user(named name: String) async throws -> User? {
-        try await userCache.value(name) {
+        // PostgreSQL text cannot hold NUL; no stored name contains one.
+        guard !name.contains("\0") else { return nil }
+        return try await userCache.value(name) {
             try await rows("SELECT * FROM users WHERE name = \(name)").record(StoredRecords.user)
         }
     }
@@ -41,27 +43,31 @@ extension PostgresStore: UserStore {
 
     public func updateUser(named name: String, displayName: String?, email: String??, admin: Bool?, passwordHash: String?) async throws -> User {
         let user = try await transaction { tx -> User in
-            if admin == false { try await tx.run("SELECT pg_advisory_xact_lock(\(Self.adminGuardKey))") }
-            guard var user = try await tx.rows("SELECT * FROM users WHERE name = \(name)").record(StoredRecords.user) else {
-                throw StoreError.notFound
+            if admin == false {
+                // The last-admin rule reads other rows: changes that could break it take turns.
+                try await tx.run("SELECT pg_advisory_xact_lock(\(Self.adminGuardKey))")
+                guard let current = try await tx.rows("SELECT * FROM users WHERE name = \(name)").record(StoredRecords.user) else {
+                    throw StoreError.notFound
+                }
+                if current.admin, try await Self.adminCount(tx) <= 1 { throw StoreError.lastAdmin }
             }
-            if admin == false, user.admin, try await Self.adminCount(tx) <= 1 { throw StoreError.lastAdmin }
-            if let displayName { user.displayName = displayName }
-            if let email { user.email = email }
-            if let admin { user.admin = admin }
+            // Only the given columns are written, so a concurrent change to another column on
+            // another node (a demotion, a password reset) is never written back over.
+            guard let user = try await tx.rows("""
+                UPDATE users SET display_name = COALESCE(\(displayName), display_name),
+                                 email = CASE WHEN \(email != nil) THEN \(email ?? nil) ELSE email END,
+                                 admin = COALESCE(\(admin), admin),
+                                 password_hash = COALESCE(\(passwordHash), password_hash)
+                WHERE name = \(name) RETURNING *
+                """).record(StoredRecords.user) else { throw StoreError.notFound }
             if admin == false {
                 // INTERFACE §4: ADMIN and above go only to admins; codes for them die with the rights.
                 try await tx.run("DELETE FROM oauth2_codes WHERE user_name = \(user.name) AND scope IN ('ADMIN', 'SYSTEM_ADMIN')")
             }
-            if let passwordHash {
-                user.passwordHash = passwordHash
+            if passwordHash != nil {
                 // A new password ends every browser session of the user.
                 try await tx.run("DELETE FROM sessions WHERE user_name = \(user.name)")
             }
-            try await tx.run("""
-                UPDATE users SET display_name = \(user.displayName), email = \(user.email), admin = \(user.admin),
-                       password_hash = \(user.passwordHash) WHERE name = \(user.name)
-                """)
             try await tx.notify(.users)
             return user
         }
@@ -117,7 +123,8 @@ extension PostgresStore: OAuth2ClientStore {
     }
 
     public func client(clientId: String) async throws -> OAuth2Client? {
-        try await clientCache.value(clientId) {
+        guard !clientId.contains("\0") else { return nil }
+        return try await clientCache.value(clientId) {
             try await rows("SELECT * FROM oauth2_clients WHERE client_id = \(clientId)").record(StoredRecords.client)
         }
     }

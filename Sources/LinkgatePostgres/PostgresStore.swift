@@ -24,8 +24,15 @@ import Synchronization
 public final class PostgresStore: Sendable, Service {
     /// The channel every node listens on; payloads name what changed (`ChangeKind`).
     static let changeChannel = "linkgate_changes"
-    /// Longest a store call may take before it reports the database unavailable (default 5 s).
+    /// Longest a call waits for a pooled connection before it reports the database unavailable
+    /// (default 2 s). Nothing has been sent by then, so a 503 for it means nothing changed.
     let callDeadline: TimeAmount
+    /// Once a statement is sent, the call waits for its answer: PostgreSQL ends any statement
+    /// after `statement_timeout` (3 s), so its outcome is known. Only a connection that stops
+    /// answering altogether (a network partition) is given up on, after this long.
+    static let answerDeadline: TimeAmount = .seconds(6)
+    /// Serialization failures and deadlocks are retried only while the request is this young.
+    static let retryBudget: Duration = .seconds(4)
     /// How long a cached user, client or consumer is trusted without a notification (≤ 60 s, §11).
     static let cacheTTL: Double = 30
 
@@ -34,9 +41,11 @@ public final class PostgresStore: Sendable, Service {
     let schema: String?
     let connectionConfiguration: PostgresConnection.Configuration
     let logger: Logger
-    let clientCache = EntityCache<OAuth2Client>(ttl: PostgresStore.cacheTTL)
-    let userCache = EntityCache<User>(ttl: PostgresStore.cacheTTL)
-    let consumerCache = EntityCache<Consumer>(ttl: PostgresStore.cacheTTL)
+    // Off until the change listener is listening (it turns them on): a change another node makes
+    // before then would otherwise go unseen until the TTL.
+    let clientCache = EntityCache<OAuth2Client>(ttl: PostgresStore.cacheTTL, enabled: false)
+    let userCache = EntityCache<User>(ttl: PostgresStore.cacheTTL, enabled: false)
+    let consumerCache = EntityCache<Consumer>(ttl: PostgresStore.cacheTTL, enabled: false)
     let health = HealthProbe()
     /// Round trips to the database since start, for the benchmark's per-request count.
     let roundTrips = RoundTripCounter()
@@ -48,9 +57,9 @@ public final class PostgresStore: Sendable, Service {
     ///   - url: a `postgres://` URL (`DatabaseURL`).
     ///   - poolSize: most connections this node opens (`--database-pool`).
     ///   - schema: a schema to use instead of the user's default (`search_path`); tests give each store its own.
-    ///   - callDeadline: longest a store call may take before it reports the database unavailable.
+    ///   - callDeadline: longest a call waits for a pooled connection before it reports the database unavailable.
     public init(url: String, poolSize: Int = 8, applicationName: String = "linkgate", schema: String? = nil,
-                callDeadline: TimeAmount = .seconds(5), logger: Logger) throws {
+                callDeadline: TimeAmount = .seconds(2), logger: Logger) throws {
         self.callDeadline = callDeadline
         let location = try DatabaseURL(url)
         self.location = location
@@ -65,16 +74,23 @@ public final class PostgresStore: Sendable, Service {
             let host = location.host ?? "localhost"
             let tls: PostgresClient.Configuration.TLS
             let connectionTLS: PostgresConnection.Configuration.TLS
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            switch location.tls {
+            case .disable, .prefer, .require: tlsConfiguration.certificateVerification = .none
+            case .verifyCA: tlsConfiguration.certificateVerification = .noHostnameVerification
+            case .verifyFull: tlsConfiguration.certificateVerification = .fullVerification
+            }
+            if let file = location.rootCertificateFile { tlsConfiguration.trustRoots = .file(file) }
             switch location.tls {
             case .disable:
                 tls = .disable
                 connectionTLS = .disable
             case .prefer:
-                tls = .prefer(.makeClientConfiguration())
-                connectionTLS = .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require:
-                tls = .require(.makeClientConfiguration())
-                connectionTLS = .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+                tls = .prefer(tlsConfiguration)
+                connectionTLS = .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+            case .require, .verifyCA, .verifyFull:
+                tls = .require(tlsConfiguration)
+                connectionTLS = .require(try NIOSSLContext(configuration: tlsConfiguration))
             }
             configuration = .init(host: host, port: location.port, username: location.user, password: location.password,
                                   database: location.database, tls: tls)
@@ -89,8 +105,8 @@ public final class PostgresStore: Sendable, Service {
         self.schema = schema
         var parameters = [
             ("application_name", applicationName),
-            ("statement_timeout", "5000"),
-            ("lock_timeout", "3000"),
+            ("statement_timeout", "3000"),
+            ("lock_timeout", "2000"),
             ("synchronous_commit", "on"),
             ("default_transaction_isolation", "read committed"),
         ]
@@ -165,7 +181,7 @@ public final class PostgresStore: Sendable, Service {
     /// Whether the database answers (cached for a second, so `GET /status` stays cheap).
     public func isHealthy() async -> Bool {
         await health.check {
-            _ = try await withDeadline(.seconds(2)) { try await self.rows("SELECT 1") }
+            _ = try await withDeadlines(untilStarted: .seconds(2), total: .seconds(2)) { _ in try await self.rows("SELECT 1") }
         }
     }
 
@@ -188,9 +204,9 @@ public final class PostgresStore: Sendable, Service {
     @discardableResult
     func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
         try await retrying {
-            try await self.call {
+            try await self.call { connection in
                 self.roundTrips.add()
-                return try await self.client.query(query, logger: self.logger).collect()
+                return try await connection.query(query, logger: self.logger).collect()
             }
         }
     }
@@ -200,23 +216,25 @@ public final class PostgresStore: Sendable, Service {
     func rows<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [PostgresRow]
     where Statement.Row == PostgresRow {
         try await retrying {
-            try await self.call {
+            try await self.call { connection in
                 self.roundTrips.add()
                 var result: [PostgresRow] = []
-                for try await row in try await self.client.execute(statement, logger: self.logger) { result.append(row) }
+                for try await row in try await connection.execute(statement, logger: self.logger) { result.append(row) }
                 return result
             }
         }
     }
 
-    /// Runs `attempt` again on a serialization failure or deadlock (SQLSTATE 40001, 40P01): a
-    /// statement outside an explicit transaction is a whole transaction, rolled back when it failed.
+    /// Runs `attempt` again on a serialization failure or deadlock (SQLSTATE 40001, 40P01) while
+    /// the retry budget lasts: a statement outside an explicit transaction is a whole transaction,
+    /// rolled back when it failed.
     private func retrying<T: Sendable>(_ attempt: () async throws -> T) async throws -> T {
+        let started = ContinuousClock.now
         for round in 1... {
             do {
                 return try await attempt()
-            } catch PostgresStoreFailure.retryable where round < 5 {
-                try await Task.sleep(for: .milliseconds(round * 10))
+            } catch PostgresStoreFailure.retryable where ContinuousClock.now - started < Self.retryBudget {
+                try await Task.sleep(for: .milliseconds(min(round, 10) * 10))
             } catch PostgresStoreFailure.retryable {
                 throw StoreError.unavailable(code: -1)
             }
@@ -228,30 +246,34 @@ public final class PostgresStore: Sendable, Service {
     /// failure or deadlock (SQLSTATE 40001, 40P01). A throw from `body` rolls everything back.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
         try await retrying {
-            try await call {
-                try await self.client.withConnection { connection in
-                    let transaction = Transaction(connection: connection, logger: self.logger, roundTrips: self.roundTrips)
-                    try await transaction.run("BEGIN")
-                    do {
-                        let result = try await body(transaction)
-                        try await transaction.run("COMMIT")
-                        return result
-                    } catch {
-                        // A failed ROLLBACK means the connection is gone, which ends the transaction too.
-                        try? await transaction.run("ROLLBACK")
-                        throw error
-                    }
+            try await call { connection in
+                let transaction = Transaction(connection: connection, logger: self.logger, roundTrips: self.roundTrips)
+                try await transaction.run("BEGIN")
+                do {
+                    let result = try await body(transaction)
+                    try await transaction.run("COMMIT")
+                    return result
+                } catch {
+                    // A failed ROLLBACK means the connection is gone, which ends the transaction too.
+                    try? await transaction.run("ROLLBACK")
+                    throw error
                 }
             }
         }
     }
 
-    /// Runs one database call under the deadline and turns every failure into a `StoreError`
-    /// (or `PostgresStoreFailure.retryable`), so nothing above the store sees SQL.
-    private func call<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// Runs `operation` on a pooled connection and turns every failure into a `StoreError` (or
+    /// `PostgresStoreFailure.retryable`), so nothing above the store sees SQL. Waiting for the
+    /// connection is bounded by `callDeadline`; once `operation` runs, its answer is awaited
+    /// (see `answerDeadline`), so a 503 never hides a write that committed after all.
+    private func call<T: Sendable>(_ operation: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            let value = try await withDeadline(callDeadline, operation)
-            return value
+            return try await withDeadlines(untilStarted: callDeadline, total: callDeadline + Self.answerDeadline) { started in
+                try await self.client.withConnection { connection in
+                    started()
+                    return try await operation(connection)
+                }
+            }
         } catch let error as StoreError {
             throw error
         } catch PostgresStoreFailure.retryable {
@@ -267,6 +289,9 @@ public final class PostgresStore: Sendable, Service {
             case "23505": return StoreError.conflict("already exists")
             case "23503", "23001": return StoreError.inUse("referenced by another entity")
             case "40001", "40P01": return PostgresStoreFailure.retryable
+            case _ where state.hasPrefix("22"):
+                // A value the database cannot hold (a NUL character, say): the input is at fault.
+                return StoreError.conflict("a value contains characters that cannot be stored")
             default:
                 logger.error("database error", metadata: ["sqlstate": "\(state)"])
                 return StoreError.unavailable(code: -1)

@@ -7,26 +7,41 @@ import Synchronization
 /// A store call ran past its deadline (the database is unreachable or stuck).
 struct DeadlineExceeded: Error {}
 
-/// Runs `operation` but returns (throwing `DeadlineExceeded`) once `deadline` has passed,
-/// leaving the operation to finish or fail in the background: a query waiting for a pooled
-/// connection to a database that is down would otherwise wait for the pool's circuit breaker.
-func withDeadline<T: Sendable>(_ deadline: TimeAmount, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+/// Runs `operation` and returns its result, or throws `DeadlineExceeded` when it has not called
+/// its `started` argument within `untilStarted`, or has not finished within `total`. The
+/// operation is then left to finish or fail in the background (a query waiting for a pooled
+/// connection to a database that is down would otherwise wait for the pool's circuit breaker).
+func withDeadlines<T: Sendable>(untilStarted: TimeAmount, total: TimeAmount,
+                                _ operation: @escaping @Sendable (_ started: @escaping @Sendable () -> Void) async throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
         let pending = Mutex<CheckedContinuation<T, any Error>?>(continuation)
         let running = Mutex<Task<Void, Never>?>(nil)
-        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: deadline) {
+        let hasStarted = StartedFlag()
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        @Sendable func giveUp() {
             guard let continuation = pending.withLock({ $0.take() }) else { return }
             running.withLock { $0 }?.cancel()
             continuation.resume(throwing: DeadlineExceeded())
         }
+        let startTimer = loop.scheduleTask(in: untilStarted) { if !hasStarted.value.load(ordering: .acquiring) { giveUp() } }
+        let totalTimer = loop.scheduleTask(in: total) { giveUp() }
         let task = Task {
             let result: Result<T, any Error>
-            do { result = .success(try await operation()) } catch { result = .failure(error) }
+            do {
+                result = .success(try await operation { hasStarted.value.store(true, ordering: .releasing) })
+            } catch {
+                result = .failure(error)
+            }
             pending.withLock { $0.take() }?.resume(with: result)
-            timer.cancel()
+            startTimer.cancel()
+            totalTimer.cancel()
         }
         running.withLock { $0 = task }
     }
+}
+
+private final class StartedFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }
 
 /// Remembers for a second whether the database answered, so health checks cost at most one

@@ -3,12 +3,12 @@ import LinkgateCore
 import LinkgateCrypto
 import Logging
 
-/// Shares lockouts among the nodes on one database (INTERFACE §11): a lockout a node starts, or
-/// an admin lifts, is published on the cluster bus and applied by every other node, so a
-/// guesser cannot move to another node and an admin's "clear" works wherever it is sent.
-///
-/// Failure counts stay per node; what crosses is the lockout itself. A node started later
-/// learns only lockouts begun after it started (they last at most 15 minutes).
+/// Shares the password and client-secret throttles among the nodes on one database (INTERFACE
+/// §11): every failed and passed check, every lockout and every admin's clear is published on
+/// the cluster bus and applied by every other node, so guesses spread over nodes count as if
+/// sent to one, and "clear" works wherever it is sent. (Failed checks are few: a throttled
+/// attempt is refused before it is checked, so it is never published.) A node started later
+/// learns only what happened after it started (lockouts last at most 15 minutes).
 struct LockoutSync: Sendable {
     let bus: any ClusterBus
     /// The throttles by the `kind` GET /rest/api/latest/lockout shows.
@@ -32,6 +32,10 @@ struct LockoutSync: Sendable {
         for (kind, throttle) in throttles {
             throttle.observe { change in
                 let message: Message = switch change {
+                case .failed(let name, let address):
+                    Message(node: node, kind: kind, op: "fail", user: name, address: address)
+                case .succeeded(let name, let address):
+                    Message(node: node, kind: kind, op: "pass", user: name, address: address)
                 case .imposed(let lockout):
                     Message(node: node, kind: kind, op: "impose", user: lockout.user, address: lockout.address,
                             failures: lockout.failures, until: lockout.until)
@@ -54,6 +58,12 @@ struct LockoutSync: Sendable {
                   let message = try? JSONDecoder().decode(Message.self, from: Data(text.dropFirst("lockout ".count).utf8)),
                   message.node != node, let throttle = throttles[message.kind] else { return }
             switch message.op {
+            case "fail":
+                guard let user = message.user, let address = message.address else { return }
+                throttle.recordRemoteFailure(name: user, address: address, now: now())
+            case "pass":
+                guard let user = message.user, let address = message.address else { return }
+                throttle.recordRemoteSuccess(name: user, address: address)
             case "impose":
                 guard let until = message.until else { return }
                 throttle.impose(Lockout(user: message.user, address: message.address, failures: message.failures ?? 0, until: until),

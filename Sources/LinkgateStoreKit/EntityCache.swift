@@ -23,14 +23,15 @@ public final class EntityCache<Value: Sendable>: Sendable {
         var enabled = true
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     public let capacity: Int
     /// Seconds an entry is trusted; nil keeps it until invalidated (one process owns the database).
     public let ttl: Double?
 
-    public init(capacity: Int = 10_000, ttl: Double? = nil) {
+    public init(capacity: Int = 10_000, ttl: Double? = nil, enabled: Bool = true) {
         self.capacity = capacity
         self.ttl = ttl
+        state = Mutex(State(enabled: enabled))
     }
 
     /// The cached value, or the one `load` reads (cached if no change happened meanwhile).

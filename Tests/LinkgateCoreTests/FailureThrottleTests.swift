@@ -212,8 +212,10 @@ struct SharedLockoutTests {
             _ = there.recordFailure(name: "Alice", address: "203.0.113.9", now: 1000)
         }
         let changes = reported.withLock { $0 }
-        #expect(changes.count == 1)
-        guard case .imposed(let lockout) = changes.first else { Issue.record("no lockout reported"); return }
+        #expect(changes.filter { $0 == .failed(name: "alice", address: "203.0.113.9") }.count == 5)
+        let imposed = changes.compactMap { if case .imposed(let lockout) = $0 { lockout } else { nil } }
+        #expect(imposed.count == 1)
+        guard let lockout = imposed.first else { Issue.record("no lockout reported"); return }
         #expect(lockout.user == "alice" && lockout.address == "203.0.113.9" && lockout.until == 1060)
 
         #expect(here.begin(name: "alice", address: "203.0.113.9", now: 1001) == nil)
@@ -225,6 +227,21 @@ struct SharedLockoutTests {
         // An expired lockout from elsewhere is ignored.
         here.impose(Lockout(user: "bob", address: "203.0.113.9", failures: 5, until: 900), now: 1001)
         #expect(here.begin(name: "bob", address: "203.0.113.9", now: 1001) == nil)
+    }
+
+    @Test("failures counted on other nodes add up here; a pass elsewhere starts the pair over; neither is reported again")
+    func remoteCounts() {
+        let throttle = FailureThrottle(policy: .passwords)
+        let reported = Mutex<[FailureThrottle.Change]>([])
+        throttle.observe { change in reported.withLock { $0.append(change) } }
+        for _ in 0..<3 { throttle.recordRemoteFailure(name: "alice", address: "203.0.113.9", now: 1000) }
+        throttle.recordRemoteSuccess(name: "Alice", address: "203.0.113.9")
+        for _ in 0..<4 { throttle.recordRemoteFailure(name: "alice", address: "203.0.113.9", now: 1000) }
+        #expect(throttle.begin(name: "alice", address: "203.0.113.9", now: 1000) == nil)  // 4 of 5: one more try
+        _ = throttle.recordFailure(name: "alice", address: "203.0.113.9", now: 1000)
+        #expect(throttle.begin(name: "alice", address: "203.0.113.9", now: 1001) == FailureThrottle.Refusal(retryAfter: 59))
+        #expect(reported.withLock { $0 }.filter { if case .failed = $0 { false } else if case .imposed = $0 { false } else { true } }.isEmpty)
+        #expect(reported.withLock { $0 }.count == 2)  // only the local failure and the lockout it started
     }
 
     @Test("an admin's clear is reported; a lift from another node clears without being reported again")

@@ -19,6 +19,9 @@ struct DatabaseURLTests {
         let socket = try DatabaseURL("postgresql://lg@/linkgate?host=/var/run/postgresql")
         #expect(socket.socketDirectory == "/var/run/postgresql" && socket.host == nil && socket.port == 5432 && socket.password == nil)
         #expect(try DatabaseURL("postgres://lg@[::1]:5432/x?sslmode=disable").host == "::1")
+        let verified = try DatabaseURL("postgres://lg@db/x?sslmode=verify-full&sslrootcert=/etc/ssl/db-ca.pem")
+        #expect(verified.tls == .verifyFull && verified.rootCertificateFile == "/etc/ssl/db-ca.pem")
+        #expect(try DatabaseURL("postgres://lg@db/x").tls == .prefer)
         #expect(DatabaseURL.isPostgres("POSTGRES://a@b/c") && !DatabaseURL.isPostgres("./linkgate.sqlite"))
     }
 
@@ -179,6 +182,30 @@ struct PostgresNodeTests {
         let started = ContinuousClock.now
         while received.withLock({ $0.isEmpty }), ContinuousClock.now - started < .seconds(2) { try await Task.sleep(for: .milliseconds(10)) }
         #expect(received.withLock { $0 } == ["lockout {\"x\":1}"])
+    }
+
+    @Test("a NUL character (which PostgreSQL text cannot hold) finds nothing and spends nothing: never an outage")
+    func nulCharacters() async throws {
+        let (a, _, client) = try await Self.twoNodes()
+        #expect(try await a.store.client(clientId: client.clientId + "\0") == nil)
+        #expect(try await a.store.user(named: "alice\0") == nil)
+        #expect(try await a.store.consumer(key: "jira\0") == nil)
+        #expect(try await !a.store.recordNonce(consumerKey: "jira:1", nonce: "n\0", timestamp: Self.now, audit: nil))
+        await #expect(throws: StoreError.self) {
+            try await a.store.createUser(makeUser("bad\0name"))
+        }
+    }
+
+    @Test("a user change writes only the given columns: a concurrent demotion is not undone")
+    func partialUserUpdates() async throws {
+        let (a, b, _) = try await Self.twoNodes()
+        try await a.store.createUser(makeUser("root", admin: true))
+        try await a.store.createUser(makeUser("second", admin: true))
+        _ = try await a.store.updateUser(named: "second", displayName: nil, email: nil, admin: false, passwordHash: nil)
+        let renamed = try await b.store.updateUser(named: "second", displayName: "Second", email: .some("s@example.com"), admin: nil, passwordHash: nil)
+        #expect(!renamed.admin && renamed.displayName == "Second" && renamed.email == "s@example.com")
+        let cleared = try await a.store.updateUser(named: "second", displayName: nil, email: .some(nil), admin: nil, passwordHash: nil)
+        #expect(cleared.email == nil && cleared.displayName == "Second")
     }
 
     @Test("expired rows are pruned in batches, live ones stay")

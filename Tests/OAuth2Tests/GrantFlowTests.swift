@@ -257,8 +257,9 @@ struct LifecycleTests {
         #expect(try await h.store.clientUsage(now: h.clock.now)[h.jira.clientId] == LinkUsage(activeTokens: 0, lastUsedAt: nil))
         let tokens = try await h.exchange(try await h.code())
         #expect(try await h.store.clientUsage(now: h.clock.now)[h.jira.clientId] == LinkUsage(activeTokens: 2, lastUsedAt: h.clock.now))
-        let used = h.clock.now + 30
-        h.clock.advance(30)
+        // "Last used" is kept to the minute (LinkUsage.granularity).
+        let used = h.clock.now + 61
+        h.clock.advance(61)
         _ = try await h.live(tokens.accessToken)
         let app = try #require(try await h.server.applications(of: h.alice).first)
         #expect(try await h.server.revokeApplication(id: app.consent.id, of: h.alice))
