@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // System OpenSSL 3 libcrypto (EVP APIs only).
@@ -30,9 +31,21 @@ let package = Package(
         .target(name: "LinkgateCore", dependencies: ["LinkgateCrypto"]),
         .target(name: "OAuth2", dependencies: ["LinkgateCore", "LinkgateCrypto"]),
         .target(name: "OAuth1", dependencies: ["LinkgateCore", "LinkgateCrypto"]),
+        // What both stores share: record mapping from rows, the entity cache, store-side rules.
+        .target(name: "LinkgateStoreKit", dependencies: ["LinkgateCore", "OAuth2", "OAuth1"]),
         .target(
             name: "LinkgateSQLite",
-            dependencies: ["LinkgateCore", "OAuth2", "OAuth1", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["LinkgateCore", "OAuth2", "OAuth1", "LinkgateStoreKit", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        .target(
+            name: "LinkgatePostgres",
+            dependencies: [
+                "LinkgateCore", "LinkgateCrypto", "OAuth2", "OAuth1", "LinkgateStoreKit",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .target(
             name: "LinkgateServer",
@@ -53,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "linkgate",
             dependencies: [
-                "LinkgateServer", "LinkgateSQLite", "LinkgateCore", "LinkgateCrypto",
+                "LinkgateServer", "LinkgateSQLite", "LinkgatePostgres", "LinkgateCore", "LinkgateCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -63,9 +76,16 @@ let package = Package(
         ),
         .testTarget(name: "LinkgateCryptoTests", dependencies: ["LinkgateCrypto"]),
         .testTarget(name: "LinkgateCoreTests", dependencies: ["LinkgateCore"]),
-        .testTarget(name: "OAuth2Tests", dependencies: ["OAuth2", "LinkgateCore", "LinkgateSQLite"]),
-        .testTarget(name: "OAuth1Tests", dependencies: ["OAuth1", "LinkgateCore", "LinkgateCrypto", "LinkgateSQLite"]),
-        .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgateCore", "OAuth2"]),
+        .testTarget(name: "OAuth2Tests", dependencies: ["OAuth2", "LinkgateCore", "LinkgateSQLite", "StoreTestSupport"]),
+        .testTarget(name: "OAuth1Tests", dependencies: ["OAuth1", "LinkgateCore", "LinkgateCrypto", "LinkgateSQLite", "StoreTestSupport"]),
+        // Opens a fresh store of either kind for the store-level suites.
+        .target(
+            name: "StoreTestSupport",
+            dependencies: ["LinkgateSQLite", "LinkgatePostgres", "LinkgateCore", "LinkgateCrypto", "OAuth2", "OAuth1",
+                           .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/StoreTestSupport"
+        ),
+        .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgatePostgres", "StoreTestSupport", "LinkgateCore", "OAuth2", "OAuth1"]),
         .testTarget(
             name: "LinkgateServerTests",
             dependencies: [

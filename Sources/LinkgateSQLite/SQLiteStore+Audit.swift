@@ -1,5 +1,6 @@
 import GRDB
 import LinkgateCore
+import LinkgateStoreKit
 
 extension SQLiteStore: AuditStore {
     public func record(_ entry: AuditEntry) async throws {
@@ -25,10 +26,7 @@ extension SQLiteStore: AuditStore {
             let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             arguments.append(query.limit)
             return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM audit \(filter) ORDER BY id DESC LIMIT ?"),
-                                    arguments: StatementArguments(arguments)).map {
-                AuditEntry(id: $0["id"], time: $0["time"], actor: $0["actor"], client: $0["client"], subject: $0["subject"],
-                           action: $0["action"], outcome: AuditEntry.Outcome(rawValue: $0["outcome"]) ?? .failure, detail: $0["detail"])
-            }
+                                    arguments: StatementArguments(arguments)).map(StoredRecords.audit)
         }
     }
 }

@@ -1,6 +1,6 @@
-import Foundation
 import GRDB
 import LinkgateCore
+import LinkgateStoreKit
 
 extension SQLiteStore: OAuth2ClientStore {
     public func createClient(_ client: OAuth2Client) async throws {
@@ -13,7 +13,7 @@ extension SQLiteStore: OAuth2ClientStore {
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [client.id, client.clientId, client.secretDigest, client.name, client.name.lowercased(),
-                                Self.encode(client.redirects), client.scope.rawValue, client.impersonation,
+                                StoredRecords.encodeRedirects(client.redirects), client.scope.rawValue, client.impersonation,
                                 client.publicKey, client.executeAs, client.allowedAddresses.stored, client.createdAt])
             }
         } catch StoreError.conflict {
@@ -27,13 +27,13 @@ extension SQLiteStore: OAuth2ClientStore {
 
     private func clientRow(_ clientId: String) async throws -> OAuth2Client? {
         try await read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth2_clients WHERE client_id = ?"), arguments: [clientId]).map(Self.client(from:))
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth2_clients WHERE client_id = ?"), arguments: [clientId]).map(StoredRecords.client)
         }
     }
 
     public func clients() async throws -> [OAuth2Client] {
         try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM oauth2_clients ORDER BY name_key")).map(Self.client(from:))
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM oauth2_clients ORDER BY name_key")).map(StoredRecords.client)
         }
     }
 
@@ -46,7 +46,7 @@ extension SQLiteStore: OAuth2ClientStore {
                                impersonation = ?, public_key = ?, execute_as = ?, allowed_addresses = ?
                         WHERE client_id = ?
                         """,
-                    arguments: [client.secretDigest, client.name, client.name.lowercased(), Self.encode(client.redirects),
+                    arguments: [client.secretDigest, client.name, client.name.lowercased(), StoredRecords.encodeRedirects(client.redirects),
                                 client.scope.rawValue, client.impersonation, client.publicKey, client.executeAs,
                                 client.allowedAddresses.stored, client.clientId])
                 guard db.changesCount == 1 else { throw StoreError.notFound }
@@ -64,19 +64,5 @@ extension SQLiteStore: OAuth2ClientStore {
             guard db.changesCount == 1 else { throw StoreError.notFound }
         }
         clientCache.invalidate()
-    }
-
-    static func encode(_ redirects: [String]) -> String {
-        String(decoding: (try? JSONEncoder().encode(redirects)) ?? Data("[]".utf8), as: UTF8.self)
-    }
-
-    static func client(from row: Row) -> OAuth2Client {
-        let redirectsJSON: String = row["redirects"]
-        let redirects = (try? JSONDecoder().decode([String].self, from: Data(redirectsJSON.utf8))) ?? []
-        return OAuth2Client(
-            id: row["id"], clientId: row["client_id"], secretDigest: row["secret_digest"], name: row["name"],
-            redirects: redirects, scope: Scope(rawValue: row["scope"]) ?? .read, impersonation: row["impersonation"],
-            publicKey: row["public_key"], executeAs: row["execute_as"],
-            allowedAddresses: AddressAllowList(stored: row["allowed_addresses"]), createdAt: row["created_at"])
     }
 }

@@ -1,5 +1,6 @@
 import GRDB
 import LinkgateCore
+import LinkgateStoreKit
 import OAuth1
 
 extension SQLiteStore: OAuth1Store {
@@ -22,13 +23,13 @@ extension SQLiteStore: OAuth1Store {
     public func consumer(key: String) async throws -> Consumer? {
         try await consumerCache.value(key) {
             try await read { db in
-                try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth1_consumers WHERE key = ?"), arguments: [key]).map(Self.consumer(from:))
+                try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth1_consumers WHERE key = ?"), arguments: [key]).map(StoredRecords.consumer)
             }
         }
     }
 
     public func consumers() async throws -> [Consumer] {
-        try await read { db in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM oauth1_consumers ORDER BY key")).map(Self.consumer(from:)) }
+        try await read { db in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM oauth1_consumers ORDER BY key")).map(StoredRecords.consumer) }
     }
 
     public func updateConsumer(_ consumer: Consumer) async throws {
@@ -71,7 +72,7 @@ extension SQLiteStore: OAuth1Store {
 
     public func token(digest: String) async throws -> OAuth1TokenRecord? {
         try await read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth1_tokens WHERE digest = ?"), arguments: [digest]).map(Self.oauth1Token(from:))
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth1_tokens WHERE digest = ?"), arguments: [digest]).map(StoredRecords.oauth1Token)
         }
     }
 
@@ -81,7 +82,7 @@ extension SQLiteStore: OAuth1Store {
                 UPDATE oauth1_tokens SET authorization = ?, user_name = ?, verifier_digest = ?
                 WHERE digest = ? AND kind = 'request' AND authorization = 'pending' AND expires_at > ?
                 RETURNING *
-                """), arguments: [approve ? "approved" : "denied", userName, verifierDigest, digest, now]).map(Self.oauth1Token(from:))
+                """), arguments: [approve ? "approved" : "denied", userName, verifierDigest, digest, now]).map(StoredRecords.oauth1Token)
         }
     }
 
@@ -89,17 +90,9 @@ extension SQLiteStore: OAuth1Store {
                                      access: @escaping @Sendable (OAuth1TokenRecord) -> OAuth1TokenRecord) async throws -> RequestTokenExchange {
         try await write { db in
             guard let record = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth1_tokens WHERE digest = ?"), arguments: [digest])
-                .map(Self.oauth1Token(from:)) else { return .notFound }
-            guard record.kind == .request else { return .notARequestToken }
-            guard record.consumerKey == consumerKey else { return .otherConsumer }
-            guard record.expiresAt > now else { return .expired }
-            switch record.authorization {
-            case .pending: return .notAuthorized
-            case .denied: return .denied
-            case .approved: break
-            }
-            if record.isOneZeroA {
-                guard let expected = record.verifierDigest, let given = verifierDigest, expected == given else { return .wrongVerifier }
+                .map(StoredRecords.oauth1Token) else { return .notFound }
+            if let refusal = StoreRules.refusal(toExchange: record, consumerKey: consumerKey, verifierDigest: verifierDigest, now: now) {
+                return refusal
             }
             // Single use: the request token goes as its access token is stored.
             try db.cachedStatement(sql: "DELETE FROM oauth1_tokens WHERE digest = ?").execute(arguments: [digest])
@@ -123,7 +116,7 @@ extension SQLiteStore: OAuth1Store {
         try await read { db in
             try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT * FROM oauth1_tokens WHERE user_name = ? AND kind = 'access' AND expires_at > ? ORDER BY issued_at, id
-                """), arguments: [userName, now]).map(Self.oauth1Token(from:))
+                """), arguments: [userName, now]).map(StoredRecords.oauth1Token)
         }
     }
 
@@ -155,23 +148,6 @@ extension SQLiteStore: OAuth1Store {
             arguments: [token.id, token.digest, token.kind.rawValue, token.consumerKey, token.userName, token.callback,
                         token.verifierDigest, token.authorization.rawValue, token.sessionHandleDigest, token.issuedAt,
                         token.expiresAt, token.lastUsedAt])
-    }
-
-    static func oauth1Token(from row: Row) -> OAuth1TokenRecord {
-        OAuth1TokenRecord(
-            id: row["id"], digest: row["digest"], kind: OAuth1TokenRecord.Kind(rawValue: row["kind"]) ?? .request,
-            consumerKey: row["consumer_key"], userName: row["user_name"], callback: row["callback"], verifierDigest: row["verifier_digest"],
-            authorization: OAuth1TokenRecord.Authorization(rawValue: row["authorization"]) ?? .pending,
-            sessionHandleDigest: row["session_handle_digest"], issuedAt: row["issued_at"], expiresAt: row["expires_at"],
-            lastUsedAt: row["last_used_at"])
-    }
-
-    static func consumer(from row: Row) -> Consumer {
-        Consumer(key: row["key"], name: row["name"], description: row["description"], publicKey: row["public_key"],
-                 callback: row["callback"], threeLeggedAllowed: row["three_legged_allowed"], twoLeggedAllowed: row["two_legged_allowed"],
-                 executeAs: row["execute_as"], impersonationAllowed: row["impersonation_allowed"],
-                 allowedAddresses: AddressAllowList(stored: row["allowed_addresses"]), createdAt: row["created_at"],
-                 signatureMethods: SignatureMethod.fromStorage(row["signature_methods"]))
     }
 }
 

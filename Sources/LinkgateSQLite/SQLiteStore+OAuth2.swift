@@ -1,6 +1,7 @@
 import GRDB
 import LinkgateCore
 import LinkgateCrypto
+import LinkgateStoreKit
 import OAuth2
 
 extension SQLiteStore: OAuth2GrantStore {
@@ -27,7 +28,7 @@ extension SQLiteStore: OAuth2GrantStore {
                 WHERE digest = ? AND client_id = ? AND used_at IS NULL AND expires_at > ?
                 RETURNING *
                 """), arguments: [now, digest, clientId, now]) {
-                let record = Self.code(from: row)
+                let record = try StoredRecords.code(row)
                 let tokens = try issue(record)
                 for token in tokens { try Self.insert(token, db) }
                 try Self.recordUse(db, clientId: clientId, consentUser: record.userName, now: now)
@@ -68,7 +69,7 @@ extension SQLiteStore: OAuth2GrantStore {
                 WHERE digest = ? AND kind = 'refresh' AND client_id = ? AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?
                 RETURNING *
                 """), arguments: [now, digest, clientId, now]) {
-                let old = Self.token(from: row)
+                let old = try StoredRecords.token(row)
                 let new = replacements(old)
                 for token in new { try Self.insert(token, db) }
                 try Self.recordUse(db, clientId: old.clientId, consentUser: old.mode == .user ? old.userName : nil, now: now)
@@ -89,14 +90,14 @@ extension SQLiteStore: OAuth2GrantStore {
         try await read { db in
             try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND rotated_at IS NULL AND revoked_at IS NULL
-                """), arguments: [digest, now]).map(Self.token(from:))
+                """), arguments: [digest, now]).map(StoredRecords.token)
         }
     }
 
     public func revokedToken(digest: String, now: Int64) async throws -> TokenRecord? {
         try await read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND revoked_at IS NOT NULL"),
-                             arguments: [digest, now]).map(Self.token(from:))
+                             arguments: [digest, now]).map(StoredRecords.token)
         }
     }
 
@@ -120,14 +121,14 @@ extension SQLiteStore: OAuth2GrantStore {
     public func consent(userName: String, clientId: String) async throws -> ConsentRecord? {
         try await read { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth2_consents WHERE user_name = ? AND client_id = ?"),
-                             arguments: [userName, clientId]).map(Self.consent(from:))
+                             arguments: [userName, clientId]).map(StoredRecords.consent)
         }
     }
 
     public func saveConsent(userName: String, clientId: String, scope: Scope, now: Int64) async throws -> ConsentRecord {
         try await write { db in
             if var existing = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth2_consents WHERE user_name = ? AND client_id = ?"),
-                                               arguments: [userName, clientId]).map(Self.consent(from:)) {
+                                               arguments: [userName, clientId]).map(StoredRecords.consent) {
                 if scope > existing.scope {
                     existing.scope = scope
                     try db.cachedStatement(sql: "UPDATE oauth2_consents SET scope = ? WHERE id = ?").execute(arguments: [scope.rawValue, existing.id])
@@ -146,7 +147,7 @@ extension SQLiteStore: OAuth2GrantStore {
     public func consents(userName: String) async throws -> [ConsentRecord] {
         try await read { db in
             try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM oauth2_consents WHERE user_name = ? ORDER BY authorized_at, id"),
-                             arguments: [userName]).map(Self.consent(from:))
+                             arguments: [userName]).map(StoredRecords.consent)
         }
     }
 
@@ -190,26 +191,6 @@ extension SQLiteStore: OAuth2GrantStore {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [token.digest, token.kind.rawValue, token.familyId, token.clientId, token.userName, token.scope.rawValue,
                         token.mode.rawValue, token.issuedAt, token.expiresAt])
-    }
-
-    static func code(from row: Row) -> AuthorizationCodeRecord {
-        AuthorizationCodeRecord(
-            digest: row["digest"], familyId: row["family_id"], clientId: row["client_id"], userName: row["user_name"],
-            redirectURI: row["redirect_uri"], scope: Scope(rawValue: row["scope"]) ?? .read, codeChallenge: row["code_challenge"],
-            codeChallengeMethod: (row["code_challenge_method"] as String?).flatMap(PKCE.Method.init(rawValue:)),
-            issuedAt: row["issued_at"], expiresAt: row["expires_at"])
-    }
-
-    static func token(from row: Row) -> TokenRecord {
-        TokenRecord(
-            digest: row["digest"], kind: TokenRecord.Kind(rawValue: row["kind"]) ?? .access, familyId: row["family_id"],
-            clientId: row["client_id"], userName: row["user_name"], scope: Scope(rawValue: row["scope"]) ?? .read,
-            mode: TokenMode(rawValue: row["mode"]) ?? .user, issuedAt: row["issued_at"], expiresAt: row["expires_at"])
-    }
-
-    static func consent(from row: Row) -> ConsentRecord {
-        ConsentRecord(id: row["id"], userName: row["user_name"], clientId: row["client_id"], scope: Scope(rawValue: row["scope"]) ?? .read,
-                      authorizedAt: row["authorized_at"], lastUsedAt: row["last_used_at"])
     }
 }
 

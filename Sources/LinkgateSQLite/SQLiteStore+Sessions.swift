@@ -1,5 +1,6 @@
 import GRDB
 import LinkgateCore
+import LinkgateStoreKit
 
 extension SQLiteStore: SessionStore {
     public func createSession(_ session: Session) async throws {
@@ -12,9 +13,7 @@ extension SQLiteStore: SessionStore {
 
     public func session(digest: String, now: Int64) async throws -> Session? {
         try await read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sessions WHERE id_digest = ? AND expires_at > ?"), arguments: [digest, now]).map {
-                Session(idDigest: $0["id_digest"], userName: $0["user_name"], createdAt: $0["created_at"], expiresAt: $0["expires_at"])
-            }
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM sessions WHERE id_digest = ? AND expires_at > ?"), arguments: [digest, now]).map(StoredRecords.session)
         }
     }
 

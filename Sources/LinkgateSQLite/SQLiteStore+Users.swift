@@ -1,5 +1,6 @@
 import GRDB
 import LinkgateCore
+import LinkgateStoreKit
 
 extension SQLiteStore: UserStore {
     public func createUser(_ user: User) async throws {
@@ -24,7 +25,7 @@ extension SQLiteStore: UserStore {
 
     public func users() async throws -> [User] {
         try await read { db in
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM users ORDER BY name_key")).map(Self.user(from:))
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM users ORDER BY name_key")).map(StoredRecords.user)
         }
     }
 
@@ -80,15 +81,10 @@ extension SQLiteStore: UserStore {
     }
 
     static func fetchUser(_ name: String, _ db: Database) throws -> User? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE name = ?"), arguments: [name]).map(user(from:))
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE name = ?"), arguments: [name]).map(StoredRecords.user)
     }
 
     static func adminCount(_ db: Database) throws -> Int {
         try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM users WHERE admin = 1")) ?? 0
-    }
-
-    static func user(from row: Row) -> User {
-        User(name: row["name"], displayName: row["display_name"], email: row["email"], admin: row["admin"],
-             passwordHash: row["password_hash"], createdAt: row["created_at"])
     }
 }

@@ -1,13 +1,14 @@
 import GRDB
 import LinkgateCore
+import LinkgateStoreKit
 import OAuth1
 
 /// Linkgate's storage on SQLite through GRDB: WAL, `synchronous=FULL`, a busy timeout, and
 /// `BEGIN IMMEDIATE` for every write (GRDB's default for write transactions). Each store
 /// method is one transaction.
 ///
-/// SQL stays portable for a later PostgreSQL store: TEXT ids, INTEGER epoch seconds,
-/// `ON CONFLICT DO NOTHING`, `RETURNING`.
+/// Tables and columns have the same names as `PostgresStore`'s, so both map rows to records
+/// through `StoredRecords`.
 public final class SQLiteStore: Sendable {
     let writer: any DatabaseWriter
     let commits: GroupCommit

@@ -11,8 +11,10 @@ import OAuth2
 @Sendable public func epochSeconds() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
 /// Builds the Linkgate application on `store`. Tests call this directly.
+/// `storeHealth` answers whether the store can serve requests (`GET /status`, INTERFACE §11, §15).
 public func buildApplication(
-    config: ServerConfig, store: any ServerStore, logger: Logger, now: @escaping @Sendable () -> Int64 = epochSeconds
+    config: ServerConfig, store: any ServerStore, logger: Logger, now: @escaping @Sendable () -> Int64 = epochSeconds,
+    storeHealth: (@Sendable () async -> Bool)? = nil
 ) async throws -> some ApplicationProtocol {
     let audit = AuditLog(store: store, now: now)
     let accounts = UserAccounts(store: store, hasher: config.passwordHasher, audit: audit, now: now)
@@ -36,7 +38,7 @@ public func buildApplication(
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: BodyLimitMiddleware())
-    StatusRoutes().add(to: router)
+    StatusRoutes(storeHealth: storeHealth).add(to: router)
     staticFiles.add(to: router)
     WebRoutes(services: services).add(to: router)
     MyselfRoutes(services: services).add(to: router)

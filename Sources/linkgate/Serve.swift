@@ -4,7 +4,6 @@ import Hummingbird
 import LinkgateCore
 import LinkgateCrypto
 import LinkgateServer
-import LinkgateSQLite
 import Logging
 
 struct Serve: AsyncParsableCommand {
@@ -18,8 +17,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (LINKGATE_PORT; default 8080).")
     var port: Int?
 
-    @Option(help: "SQLite database file, created on first start (LINKGATE_DATABASE; default ./linkgate.sqlite).")
-    var database: String?
+    @OptionGroup var databaseOptions: DatabaseOptions
 
     @Option(help: "Public base URL; every URL the server emits is built from it (LINKGATE_BASE_URL; default http://127.0.0.1:8080).")
     var baseURL: String?
@@ -76,15 +74,14 @@ struct Serve: AsyncParsableCommand {
             host: setting(host, env: "LINKGATE_HOST", default: "127.0.0.1"), port: port, baseURL: base,
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
             adminPassword: adminPassword, idleTimeoutSeconds: idleSeconds, maxConnections: maxOpen, trustedProxies: trustedProxies)
-        let path = setting(database, env: "LINKGATE_DATABASE", default: "./linkgate.sqlite")
-
-        let store: SQLiteStore
-        do {
-            store = try SQLiteStore(path: path)
-        } catch {
-            logger.critical("\(error)")
-            throw ExitCode.failure
+        let pool = try databaseOptions.poolSize()
+        try await withStore(database: databaseOptions.location, pool: pool, logger: logger) { opened in
+            try await serve(config: config, opened: opened, logger: logger)
         }
+    }
+
+    private func serve(config: ServerConfig, opened: OpenedStore, logger: Logger) async throws {
+        let store = opened.store
         let accounts = UserAccounts(store: store, hasher: config.passwordHasher, now: epochSeconds)
         let bootstrap = try await accounts.bootstrapAdmin(password: config.adminPassword)
         if bootstrap.created {
@@ -95,8 +92,9 @@ struct Serve: AsyncParsableCommand {
                 logger.notice("created user 'admin' with the password from LINKGATE_ADMIN_PASSWORD")
             }
         }
-        logger.notice("starting", metadata: ["database": "\(path)", "base_url": "\(base)", "address": "\(config.host):\(config.port)"])
-        let app = try await buildApplication(config: config, store: store, logger: logger)
+        logger.notice("starting", metadata: ["database": "\(opened.location)", "base_url": "\(config.baseURL)",
+                                             "address": "\(config.host):\(config.port)"])
+        let app = try await buildApplication(config: config, store: store, logger: logger, storeHealth: opened.health)
         try await app.runService()
         logger.notice("stopped")
     }

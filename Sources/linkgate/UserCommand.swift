@@ -1,7 +1,7 @@
 import ArgumentParser
 import LinkgateCore
 import LinkgateServer
-import LinkgateSQLite
+import Logging
 
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "user", abstract: "Manage users.", subcommands: [Add.self])
@@ -22,22 +22,25 @@ struct UserCommand: AsyncParsableCommand {
         @Option(help: "E-mail address.")
         var email: String?
 
-        @Option(help: "SQLite database file (LINKGATE_DATABASE; default ./linkgate.sqlite).")
-        var database: String?
+        @OptionGroup var databaseOptions: DatabaseOptions
 
         func run() async throws {
             guard let password = readLine(strippingNewline: true), !password.isEmpty else {
                 throw ValidationError("no password on standard input: e.g. `echo 'secret-pass' | linkgate user add NAME`")
             }
-            let store = try SQLiteStore(path: setting(database, env: "LINKGATE_DATABASE", default: "./linkgate.sqlite"))
-            let accounts = UserAccounts(store: store, now: epochSeconds)
-            do {
-                let user = try await accounts.create(NewUser(name: name, password: password, displayName: displayName, email: email, admin: admin))
-                print("created user '\(user.name)'\(user.admin ? " (admin)" : "")")
-            } catch let error as LinkgateCore.ValidationError {
-                throw ValidationError(error.description)
-            } catch StoreError.conflict(let why) {
-                throw ValidationError(why)
+            var logger = Logger(label: "linkgate")
+            logger.logLevel = .notice
+            let new = NewUser(name: name, password: password, displayName: displayName, email: email, admin: admin)
+            try await withStore(database: databaseOptions.location, pool: 2, logger: logger) { opened in
+                let accounts = UserAccounts(store: opened.store, now: epochSeconds)
+                do {
+                    let user = try await accounts.create(new)
+                    print("created user '\(user.name)'\(user.admin ? " (admin)" : "")")
+                } catch let error as LinkgateCore.ValidationError {
+                    throw ValidationError(error.description)
+                } catch StoreError.conflict(let why) {
+                    throw ValidationError(why)
+                }
             }
         }
     }

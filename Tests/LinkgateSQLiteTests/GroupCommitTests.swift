@@ -3,6 +3,7 @@ import GRDB
 import LinkgateCore
 import LinkgateCrypto
 import OAuth2
+import StoreTestSupport
 import Testing
 @testable import LinkgateSQLite
 

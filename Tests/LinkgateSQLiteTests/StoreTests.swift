@@ -2,6 +2,7 @@ import Foundation
 import LinkgateCore
 import LinkgateCrypto
 import OAuth1
+import StoreTestSupport
 import Testing
 @testable import LinkgateSQLite
 
@@ -47,9 +48,11 @@ struct StoreTests {
         #expect(throws: SQLiteStoreError.self) { try SQLiteStore(path: "/nonexistent-folder/x/linkgate.sqlite") }
     }
 
-    @Test("users: create, read, list, names unique case-insensitively")
-    func users() async throws {
-        let store = try SQLiteStore()
+    @Test("users: create, read, list, names unique case-insensitively", arguments: TestBackend.all)
+    func users(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        defer { withExtendedLifetime(testStore) {} }
+        let store = testStore.store
         try await store.createUser(makeUser("alice"))
         try await store.createUser(makeUser("Bob"))
         await #expect(throws: StoreError.conflict("a user named 'ALICE' already exists")) { try await store.createUser(makeUser("ALICE")) }
@@ -58,17 +61,21 @@ struct StoreTests {
         #expect(try await store.user(named: "nobody") == nil)
     }
 
-    @Test("the first user is created only into an empty database")
-    func firstUser() async throws {
-        let store = try SQLiteStore()
+    @Test("the first user is created only into an empty database", arguments: TestBackend.all)
+    func firstUser(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        defer { withExtendedLifetime(testStore) {} }
+        let store = testStore.store
         #expect(try await store.createFirstUser(makeUser("admin", admin: true)))
         #expect(try await !store.createFirstUser(makeUser("other", admin: true)))
         #expect(try await store.users().count == 1)
     }
 
-    @Test("the last admin can be neither demoted nor deleted")
-    func lastAdmin() async throws {
-        let store = try SQLiteStore()
+    @Test("the last admin can be neither demoted nor deleted", arguments: TestBackend.all)
+    func lastAdmin(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        defer { withExtendedLifetime(testStore) {} }
+        let store = testStore.store
         try await store.createUser(makeUser("admin", admin: true))
         await #expect(throws: StoreError.lastAdmin) {
             _ = try await store.updateUser(named: "admin", displayName: nil, email: nil, admin: false, passwordHash: nil)
@@ -80,9 +87,11 @@ struct StoreTests {
         await #expect(throws: StoreError.lastAdmin) { try await store.deleteUser(named: "second") }
     }
 
-    @Test("updates change only what is given; a new password ends sessions; email can be cleared")
-    func updates() async throws {
-        let store = try SQLiteStore()
+    @Test("updates change only what is given; a new password ends sessions; email can be cleared", arguments: TestBackend.all)
+    func updates(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        defer { withExtendedLifetime(testStore) {} }
+        let store = testStore.store
         var alice = makeUser("alice")
         alice.email = "a@example.com"
         try await store.createUser(alice)
@@ -98,9 +107,11 @@ struct StoreTests {
         }
     }
 
-    @Test("deleting a user takes their sessions; an execute-as user cannot be deleted")
-    func deleteUser() async throws {
-        let store = try SQLiteStore()
+    @Test("deleting a user takes their sessions; an execute-as user cannot be deleted", arguments: TestBackend.all)
+    func deleteUser(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        defer { withExtendedLifetime(testStore) {} }
+        let store = testStore.store
         try await store.createUser(makeUser("alice"))
         try await store.createUser(makeUser("bot"))
         try await store.createSession(Session(idDigest: "d1", userName: "alice", createdAt: 0, expiresAt: 100))
@@ -112,9 +123,11 @@ struct StoreTests {
         await #expect(throws: StoreError.notFound) { try await store.deleteUser(named: "alice") }
     }
 
-    @Test("a consumer's execute-as user cannot be deleted either: a conflict, never an outage")
-    func consumerExecuteAs() async throws {
-        let store = try SQLiteStore()
+    @Test("a consumer's execute-as user cannot be deleted either: a conflict, never an outage", arguments: TestBackend.all)
+    func consumerExecuteAs(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        defer { withExtendedLifetime(testStore) {} }
+        let store = testStore.store
         try await store.createUser(makeUser("bot"))
         try await store.createConsumer(Consumer(key: "jira:1", name: "Jira", description: nil, publicKey: "pem", callback: nil,
                                                 threeLeggedAllowed: true, twoLeggedAllowed: true, executeAs: "bot",
@@ -124,9 +137,11 @@ struct StoreTests {
         try await store.deleteUser(named: "bot")
     }
 
-    @Test("a consumer read from the cache reflects an update or delete at once")
-    func consumerCache() async throws {
-        let store = try SQLiteStore()
+    @Test("a consumer read from the cache reflects an update or delete at once", arguments: TestBackend.all)
+    func consumerCache(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        defer { withExtendedLifetime(testStore) {} }
+        let store = testStore.store
         var consumer = Consumer(key: "jira:2", name: "Jira", description: nil, publicKey: "pem-1", callback: nil,
                                 threeLeggedAllowed: true, twoLeggedAllowed: true, executeAs: nil, impersonationAllowed: false, createdAt: 0)
         try await store.createConsumer(consumer)
@@ -139,9 +154,11 @@ struct StoreTests {
         #expect(try await store.consumer(key: "jira:2") == nil)
     }
 
-    @Test("clients: create, read back every field, unique names, update, delete")
-    func clients() async throws {
-        let store = try SQLiteStore()
+    @Test("clients: create, read back every field, unique names, update, delete", arguments: TestBackend.all)
+    func clients(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        defer { withExtendedLifetime(testStore) {} }
+        let store = testStore.store
         let jira = makeClient("Jira")
         try await store.createClient(jira)
         #expect(try await store.client(clientId: jira.clientId) == jira)
@@ -159,9 +176,11 @@ struct StoreTests {
         await #expect(throws: StoreError.notFound) { try await store.deleteClient(clientId: jira.clientId) }
     }
 
-    @Test("sessions expire and are pruned")
-    func sessions() async throws {
-        let store = try SQLiteStore()
+    @Test("sessions expire and are pruned", arguments: TestBackend.all)
+    func sessions(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        defer { withExtendedLifetime(testStore) {} }
+        let store = testStore.store
         try await store.createUser(makeUser("alice"))
         try await store.createSession(Session(idDigest: "old", userName: "alice", createdAt: 0, expiresAt: 100))
         try await store.createSession(Session(idDigest: "new", userName: "alice", createdAt: 0, expiresAt: 300))

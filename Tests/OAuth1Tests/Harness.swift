@@ -1,7 +1,7 @@
 import Foundation
 import LinkgateCore
 import LinkgateCrypto
-import LinkgateSQLite
+import StoreTestSupport
 import Synchronization
 import Testing
 @testable import OAuth1
@@ -58,10 +58,11 @@ struct Signer {
     }
 }
 
-/// A verifier and flow on a real SQLite store, with users alice and bot and a consumer "jira:1"
-/// allowing every mode.
+/// A verifier and flow on a real store (SQLite, or PostgreSQL), with users alice and bot and a
+/// consumer "jira:1" allowing every mode.
 struct Harness {
-    let store: SQLiteStore
+    let testStore: TestStore
+    var store: any TestStoreProtocols { testStore.store }
     let clock = TestClock()
     let verifier: RequestVerifier
     let flow: ThreeLeggedFlow
@@ -69,8 +70,10 @@ struct Harness {
     let signer: Signer
     let alice: User
 
-    init(twoLegged: Bool = true, impersonation: Bool = true, threeLegged: Bool = true, executeAs: String? = nil) async throws {
-        store = try SQLiteStore()
+    init(_ backend: TestBackend = .sqlite, twoLegged: Bool = true, impersonation: Bool = true, threeLegged: Bool = true,
+         executeAs: String? = nil) async throws {
+        testStore = try await TestStore(backend)
+        let store = testStore.store
         let clock = self.clock
         let accounts = UserAccounts(store: store, hasher: PasswordHasher(logN: 4, r: 8, p: 1), now: { clock.now })
         alice = try await accounts.create(NewUser(name: "alice", password: "alice-pass-1"))

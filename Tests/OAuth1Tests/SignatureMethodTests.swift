@@ -1,6 +1,7 @@
 import Foundation
 import LinkgateCore
 import LinkgateCrypto
+import StoreTestSupport
 import Testing
 @testable import OAuth1
 
@@ -37,9 +38,9 @@ struct SignatureMethodTests {
         #expect(SignatureMethod.fromStorage(nil) == [.rsaSHA1])
     }
 
-    @Test("a default consumer accepts RSA-SHA1 only; others are refused with its list")
-    func defaultConsumer() async throws {
-        let h = try await Harness()
+    @Test("a default consumer accepts RSA-SHA1 only; others are refused with its list", arguments: TestBackend.all)
+    func defaultConsumer(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         #expect(try await h.store.consumer(key: "jira:1")?.signatureMethods == [.rsaSHA1])
         _ = try await h.verifier.verify(try h.signer.request())
         for method in ["RSA-SHA256", "RSA-SHA512", "HMAC-SHA1", "PLAINTEXT", "rsa-sha1"] {
@@ -54,9 +55,9 @@ struct SignatureMethodTests {
         }
     }
 
-    @Test("an opted-in consumer verifies RSA-SHA256 and RSA-SHA512; the nonce is spent only when accepted")
-    func optedIn() async throws {
-        let h = try await Harness()
+    @Test("an opted-in consumer verifies RSA-SHA256 and RSA-SHA512; the nonce is spent only when accepted", arguments: TestBackend.all)
+    func optedIn(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         _ = try await h.registry.update(key: "jira:1", change: ConsumerChange(signatureMethods: [.rsaSHA256, .rsaSHA512]))
         #expect(try await h.store.consumer(key: "jira:1")?.signatureMethods == [.rsaSHA256, .rsaSHA512])
         _ = try await h.verifier.verify(try h.signer.request(signatureMethod: "RSA-SHA256"))

@@ -1,6 +1,7 @@
 import Foundation
 import LinkgateCore
 import LinkgateCrypto
+import StoreTestSupport
 import Testing
 @testable import OAuth1
 
@@ -103,9 +104,9 @@ struct VerifierTests {
         #expect(principal.mode == .application && principal.user == nil && principal.consumer.key == "jira:1")
     }
 
-    @Test("form bodies and non-default ports are signed too")
-    func formAndPort() async throws {
-        let h = try await Harness()
+    @Test("form bodies and non-default ports are signed too", arguments: TestBackend.all)
+    func formAndPort(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         _ = try await h.verifier.verify(try h.signer.request(method: "POST", uri: "https://lg.example:8443/x", form: [("b", "2 3"), ("c", "")]))
         // A tampered body, query, method or URI fails.
         let good = try h.signer.request(method: "POST", uri: "https://lg.example:8443/x", query: [("q", "1")], form: [("b", "2")])
@@ -120,9 +121,9 @@ struct VerifierTests {
         }
     }
 
-    @Test("a nonce works once per consumer; pruning keeps only the window")
-    func nonces() async throws {
-        let h = try await Harness()
+    @Test("a nonce works once per consumer; pruning keeps only the window", arguments: TestBackend.all)
+    func nonces(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let request = try h.signer.request(nonce: "once")
         _ = try await h.verifier.verify(request)
         await expectProblem(.nonceUsed) { _ = try await h.verifier.verify(request) }
@@ -132,9 +133,9 @@ struct VerifierTests {
         #expect(try await h.store.pruneOAuth1(now: h.clock.now, nonceWindow: RequestVerifier.timestampWindow) == 51)
     }
 
-    @Test("the timestamp window is ±300 s and the refusal says what is acceptable")
-    func timestamps() async throws {
-        let h = try await Harness()
+    @Test("the timestamp window is ±300 s and the refusal says what is acceptable", arguments: TestBackend.all)
+    func timestamps(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         _ = try await h.verifier.verify(try h.signer.request(timestamp: h.clock.now - 300))
         _ = try await h.verifier.verify(try h.signer.request(timestamp: h.clock.now + 300))
         for t in [h.clock.now - 301, h.clock.now + 301, 0] {
@@ -149,9 +150,9 @@ struct VerifierTests {
         }
     }
 
-    @Test("unknown consumers, wrong keys and garbage signatures")
-    func signatures() async throws {
-        let h = try await Harness()
+    @Test("unknown consumers, wrong keys and garbage signatures", arguments: TestBackend.all)
+    func signatures(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let stranger = Signer(consumerKey: "nobody", key: h.signer.key, clock: h.clock)
         await expectProblem(.consumerKeyUnknown) { _ = try await h.verifier.verify(try stranger.request()) }
         let impostor = Signer(consumerKey: "jira:1", key: try RSAPrivateKey(generatingBits: 2048), clock: h.clock)

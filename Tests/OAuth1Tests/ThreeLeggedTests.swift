@@ -1,6 +1,7 @@
 import Foundation
 import LinkgateCore
 import LinkgateCrypto
+import StoreTestSupport
 import Testing
 @testable import OAuth1
 
@@ -9,9 +10,9 @@ struct ThreeLeggedTests {
     let requestURI = "https://lg.example/plugins/servlet/oauth/request-token"
     let accessURI = "https://lg.example/plugins/servlet/oauth/access-token"
 
-    @Test("1.0a with a callback: token, approval with verifier, access token acting as the user")
-    func oneZeroA() async throws {
-        let h = try await Harness()
+    @Test("1.0a with a callback: token, approval with verifier, access token acting as the user", arguments: TestBackend.all)
+    func oneZeroA(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let access = try await h.accessToken()
         let principal = try await h.verifier.authenticate(try h.signer.request(token: access))
         #expect(principal.mode == .user && principal.user?.name == "alice")
@@ -21,16 +22,16 @@ struct ThreeLeggedTests {
         await expectProblem(.tokenRejected) { _ = try await h.verifier.authenticate(try h.signer.request(token: access)) }
     }
 
-    @Test("OAuth 1.0 (no callback, no verifier), as the jira library dances")
-    func oneZero() async throws {
-        let h = try await Harness()
+    @Test("OAuth 1.0 (no callback, no verifier), as the jira library dances", arguments: TestBackend.all)
+    func oneZero(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let access = try await h.accessToken(callback: nil)
         #expect(try await h.verifier.authenticate(try h.signer.request(token: access)).user?.name == "alice")
     }
 
-    @Test("oob shows the verifier; the callback is confirmed")
-    func oob() async throws {
-        let h = try await Harness()
+    @Test("oob shows the verifier; the callback is confirmed", arguments: TestBackend.all)
+    func oob(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let rt = try await h.flow.requestToken(try h.signer.request(method: "POST", uri: requestURI, extra: [("oauth_callback", "oob")]))
         #expect(Harness.value(rt, "oauth_callback_confirmed") == "true")
         let token = try #require(Harness.value(rt, "oauth_token"))
@@ -42,9 +43,9 @@ struct ThreeLeggedTests {
         #expect(Harness.value(at, "oauth_session_handle")?.count == 43)
     }
 
-    @Test("exchange problems: unapproved, denied, missing and wrong verifier, reuse, expiry, request token as access token")
-    func exchangeProblems() async throws {
-        let h = try await Harness()
+    @Test("exchange problems: unapproved, denied, missing and wrong verifier, reuse, expiry, request token as access token", arguments: TestBackend.all)
+    func exchangeProblems(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         func requestToken(_ callback: String? = "https://jira.example/cb") async throws -> String {
             let rt = try await h.flow.requestToken(try h.signer.request(method: "POST", uri: requestURI,
                                                                        extra: callback.map { [("oauth_callback", $0)] } ?? []))
@@ -80,9 +81,9 @@ struct ThreeLeggedTests {
         #expect(try await h.flow.pendingRequest(token: late) == nil)
     }
 
-    @Test("an access token cannot be exchanged again or used by another consumer")
-    func accessTokenMisuse() async throws {
-        let h = try await Harness()
+    @Test("an access token cannot be exchanged again or used by another consumer", arguments: TestBackend.all)
+    func accessTokenMisuse(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let access = try await h.accessToken()
         await expectProblem(.tokenRejected) {
             _ = try await h.flow.accessToken(try h.signer.request(method: "POST", uri: accessURI, token: access, extra: [("oauth_verifier", "x")]))
@@ -93,11 +94,11 @@ struct ThreeLeggedTests {
         await expectProblem(.tokenRejected) { _ = try await h.verifier.authenticate(try other.request(token: access)) }
     }
 
-    @Test("threeLeggedAllowed false refuses request tokens and 3LO requests; a bad callback is parameter_rejected")
-    func threeLeggedOff() async throws {
+    @Test("threeLeggedAllowed false refuses request tokens and 3LO requests; a bad callback is parameter_rejected", arguments: TestBackend.all)
+    func threeLeggedOff(backend: TestBackend) async throws {
         let h = try await Harness(threeLegged: false)
         await expectProblem(.permissionDenied) { _ = try await h.flow.requestToken(try h.signer.request(method: "POST", uri: requestURI)) }
-        let open = try await Harness()
+        let open = try await Harness(backend)
         await expectProblem(.parameterRejected) {
             _ = try await open.flow.requestToken(try open.signer.request(method: "POST", uri: requestURI, extra: [("oauth_callback", "javascript:x")]))
         }
@@ -106,13 +107,13 @@ struct ThreeLeggedTests {
         await expectProblem(.permissionDenied) { _ = try await open.verifier.authenticate(try open.signer.request(token: access)) }
     }
 
-    @Test("deleting the consumer or the user kills the tokens")
-    func cascades() async throws {
-        let h = try await Harness()
+    @Test("deleting the consumer or the user kills the tokens", arguments: TestBackend.all)
+    func cascades(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let access = try await h.accessToken()
         try await h.store.deleteUser(named: "alice")
         await expectProblem(.tokenRejected) { _ = try await h.verifier.authenticate(try h.signer.request(token: access)) }
-        let h2 = try await Harness()
+        let h2 = try await Harness(backend)
         let access2 = try await h2.accessToken()
         try await h2.registry.delete(key: "jira:1")
         #expect(try await h2.store.token(digest: Digest.storageDigest(of: access2)) == nil)
@@ -121,9 +122,9 @@ struct ThreeLeggedTests {
 
 @Suite("Consumer registry and consumer-info XML")
 struct ConsumerRegistryTests {
-    @Test("keys: PEM, bare DER and certificates; not RSA, small, private and garbage are refused")
-    func keys() async throws {
-        let h = try await Harness()
+    @Test("keys: PEM, bare DER and certificates; not RSA, small, private and garbage are refused", arguments: TestBackend.all)
+    func keys(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let v = try Vector.load()
         let der = v.rsa_sha1.public_key_pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
         let c = try await h.registry.register(NewConsumer(key: "by-der", name: "DER", publicKey: der))

@@ -1,14 +1,15 @@
 import Foundation
 import LinkgateCore
 import LinkgateCrypto
+import StoreTestSupport
 import Testing
 @testable import OAuth2
 
 @Suite("Authorization code grant (RFC 6749 §4.1.3, RFC 7636, RFC 9700)")
 struct AuthorizationCodeTests {
-    @Test("a code becomes an access and a refresh token acting as the user")
-    func exchange() async throws {
-        let h = try await Harness()
+    @Test("a code becomes an access and a refresh token acting as the user", arguments: TestBackend.all)
+    func exchange(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let tokens = try await h.exchange(try await h.code(scope: "READ WRITE"))
         #expect(tokens.scope == .write && tokens.expiresIn == 3600 && tokens.refreshToken != nil)
         #expect(tokens.accessToken.count == 43)
@@ -17,9 +18,9 @@ struct AuthorizationCodeTests {
         #expect(try await h.live(try #require(tokens.refreshToken)) == nil)  // a refresh token is no bearer token
     }
 
-    @Test("a replayed code is invalid_grant and revokes the tokens it produced")
-    func replay() async throws {
-        let h = try await Harness()
+    @Test("a replayed code is invalid_grant and revokes the tokens it produced", arguments: TestBackend.all)
+    func replay(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let code = try await h.code()
         let tokens = try await h.exchange(code)
         await expectOAuthError(.invalidGrant) { _ = try await h.exchange(code) }
@@ -27,10 +28,9 @@ struct AuthorizationCodeTests {
         #expect(try await !h.isActive(try #require(tokens.refreshToken)))
     }
 
-    @Test("of 8 concurrent redemptions of one code exactly one succeeds, and the replays revoke its tokens (50 rounds)")
-    func concurrentRedemption() async throws {
-        let h = try await Harness(file: true)
-        defer { h.folder.map { try? FileManager.default.removeItem(at: $0) } }
+    @Test("of 8 concurrent redemptions of one code exactly one succeeds, and the replays revoke its tokens (50 rounds)", arguments: TestBackend.all)
+    func concurrentRedemption(backend: TestBackend) async throws {
+        let h = try await Harness(backend, file: true)
         for round in 0..<50 {
             let code = try await h.code()
             let results = await withTaskGroup(of: TokenResponse?.self) { group in
@@ -47,9 +47,9 @@ struct AuthorizationCodeTests {
         }
     }
 
-    @Test("a refused exchange (wrong verifier or redirect_uri) leaves the code unspent for its rightful holder")
-    func refusedExchangeKeepsCode() async throws {
-        let h = try await Harness()
+    @Test("a refused exchange (wrong verifier or redirect_uri) leaves the code unspent for its rightful holder", arguments: TestBackend.all)
+    func refusedExchangeKeepsCode(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let verifier = Base64URL.encode(SecureRandom.bytes(40))
         let code = try await h.code(challenge: Base64URL.encode(Digest.sha256(verifier)), method: "S256")
         await expectOAuthError(.invalidGrant) { _ = try await h.exchange(code, verifier: Base64URL.encode(SecureRandom.bytes(40))) }
@@ -58,17 +58,17 @@ struct AuthorizationCodeTests {
         #expect(try await h.isActive(tokens.accessToken))
     }
 
-    @Test("codes expire after 600 s")
-    func expiry() async throws {
-        let h = try await Harness()
+    @Test("codes expire after 600 s", arguments: TestBackend.all)
+    func expiry(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let code = try await h.code()
         h.clock.advance(600)
         await expectOAuthError(.invalidGrant) { _ = try await h.exchange(code) }
     }
 
-    @Test("a code is bound to its client and redirect URI")
-    func binding() async throws {
-        let h = try await Harness()
+    @Test("a code is bound to its client and redirect URI", arguments: TestBackend.all)
+    func binding(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let code = try await h.code()
         await expectOAuthError(.invalidGrant) { _ = try await h.exchange(code, authorization: h.basic(h.other.clientId, h.otherSecret)) }
         // The other client's attempt did not spend it.
@@ -77,9 +77,9 @@ struct AuthorizationCodeTests {
         _ = try await h.exchange(code)
     }
 
-    @Test("PKCE: S256 and plain verify; wrong, missing and downgraded verifiers fail")
-    func pkce() async throws {
-        let h = try await Harness()
+    @Test("PKCE: S256 and plain verify; wrong, missing and downgraded verifiers fail", arguments: TestBackend.all)
+    func pkce(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let verifier = Base64URL.encode(SecureRandom.bytes(40))
         let challenge = Base64URL.encode(Digest.sha256(verifier))
         _ = try await h.exchange(try await h.code(challenge: challenge, method: "S256"), verifier: verifier)
@@ -98,9 +98,9 @@ struct AuthorizationCodeTests {
         await expectOAuthError(.invalidRequest) { _ = try await h.exchange(try await h.code(), verifier: "short") }
     }
 
-    @Test("PKCE: standard base64 verifiers (+ / =) pass; space, 42 and 129 characters are invalid_request")
-    func pkceVisibleASCII() async throws {
-        let h = try await Harness()
+    @Test("PKCE: standard base64 verifiers (+ / =) pass; space, 42 and 129 characters are invalid_request", arguments: TestBackend.all)
+    func pkceVisibleASCII(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let verifier = "Ab+/" + String(repeating: "x", count: 39) + "="   // 44 characters
         let challenge = Base64URL.encode(Digest.sha256(verifier))
         _ = try await h.exchange(try await h.code(challenge: challenge, method: "S256"), verifier: verifier)
@@ -111,18 +111,18 @@ struct AuthorizationCodeTests {
         }
     }
 
-    @Test("a code for ADMIN dies with the user's admin rights")
-    func demoted() async throws {
-        let h = try await Harness()
+    @Test("a code for ADMIN dies with the user's admin rights", arguments: TestBackend.all)
+    func demoted(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let code = try await h.code(user: h.root, scope: "ADMIN")
         try await h.store.createUser(User(name: "root2", displayName: "r", email: nil, admin: true, passwordHash: "x", createdAt: 0))
         _ = try await h.store.updateUser(named: "root", displayName: nil, email: nil, admin: false, passwordHash: nil)
         await expectOAuthError(.invalidGrant) { _ = try await h.exchange(code) }
     }
 
-    @Test("client authentication: Basic or post, never both; Basic values are form-decoded")
-    func clientAuthentication() async throws {
-        let h = try await Harness()
+    @Test("client authentication: Basic or post, never both; Basic values are form-decoded", arguments: TestBackend.all)
+    func clientAuthentication(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let code = try await h.code()
         let both = OAuthParameters([("grant_type", "authorization_code"), ("code", code), ("redirect_uri", Harness.redirect),
                                     ("client_secret", h.jiraSecret)])
@@ -146,9 +146,9 @@ struct AuthorizationCodeTests {
         await expectOAuthError(.invalidGrant) { _ = try await h.server.token(none, authorization: raw) }
     }
 
-    @Test("grant_type: missing is invalid_request, unknown is unsupported_grant_type; parameters may not repeat")
-    func grantTypes() async throws {
-        let h = try await Harness()
+    @Test("grant_type: missing is invalid_request, unknown is unsupported_grant_type; parameters may not repeat", arguments: TestBackend.all)
+    func grantTypes(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         await expectOAuthError(.invalidRequest) { _ = try await h.server.token(OAuthParameters([]), authorization: h.jiraAuth) }
         await expectOAuthError(.unsupportedGrantType) {
             _ = try await h.server.token(OAuthParameters([("grant_type", "password")]), authorization: h.jiraAuth)
@@ -162,9 +162,9 @@ struct AuthorizationCodeTests {
 
 @Suite("Refresh tokens: rotation and reuse detection (RFC 6749 §6, RFC 9700 §4.14.2)")
 struct RefreshTests {
-    @Test("rotation: the new refresh token works, the old one is dead, and reusing it revokes the grant")
-    func rotation() async throws {
-        let h = try await Harness()
+    @Test("rotation: the new refresh token works, the old one is dead, and reusing it revokes the grant", arguments: TestBackend.all)
+    func rotation(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let first = try await h.exchange(try await h.code(scope: "WRITE"))
         let old = try #require(first.refreshToken)
         let second = try await h.refresh(old)
@@ -178,18 +178,18 @@ struct RefreshTests {
         await expectOAuthError(.invalidGrant) { _ = try await h.refresh(new) }
     }
 
-    @Test("another client cannot use the refresh token, and its attempt changes nothing")
-    func crossClient() async throws {
-        let h = try await Harness()
+    @Test("another client cannot use the refresh token, and its attempt changes nothing", arguments: TestBackend.all)
+    func crossClient(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let tokens = try await h.exchange(try await h.code())
         let refresh = try #require(tokens.refreshToken)
         await expectOAuthError(.invalidGrant) { _ = try await h.refresh(refresh, authorization: h.basic(h.other.clientId, h.otherSecret)) }
         _ = try await h.refresh(refresh)
     }
 
-    @Test("a narrower scope is allowed for the access token; a wider one is invalid_scope and changes nothing")
-    func scopes() async throws {
-        let h = try await Harness()
+    @Test("a narrower scope is allowed for the access token; a wider one is invalid_scope and changes nothing", arguments: TestBackend.all)
+    func scopes(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let tokens = try await h.exchange(try await h.code(scope: "WRITE"))
         let refresh = try #require(tokens.refreshToken)
         await expectOAuthError(.invalidScope) { _ = try await h.refresh(refresh, scope: "ADMIN") }
@@ -200,9 +200,9 @@ struct RefreshTests {
         #expect(again.scope == .write)
     }
 
-    @Test("refresh tokens expire 90 days after their own issue")
-    func expiry() async throws {
-        let h = try await Harness()
+    @Test("refresh tokens expire 90 days after their own issue", arguments: TestBackend.all)
+    func expiry(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let tokens = try await h.exchange(try await h.code())
         h.clock.advance(89 * 24 * 3600)
         let rotated = try await h.refresh(try #require(tokens.refreshToken))
@@ -215,9 +215,9 @@ struct RefreshTests {
 
 @Suite("Revocation, introspection, consent and pruning")
 struct LifecycleTests {
-    @Test("RFC 7009: an access token alone, or a refresh token with its grant; other clients' tokens are untouched")
-    func revocation() async throws {
-        let h = try await Harness()
+    @Test("RFC 7009: an access token alone, or a refresh token with its grant; other clients' tokens are untouched", arguments: TestBackend.all)
+    func revocation(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let tokens = try await h.exchange(try await h.code())
         let otherAuth = h.basic(h.other.clientId, h.otherSecret)
         try await h.server.revoke(OAuthParameters([("token", tokens.accessToken)]), authorization: otherAuth)
@@ -235,9 +235,9 @@ struct LifecycleTests {
         await expectOAuthError(.invalidClient) { try await h.server.revoke(OAuthParameters([("token", "x")]), authorization: nil) }
     }
 
-    @Test("a revoked token is kept as a tombstone until it expires: never live, but attributable; pruned with the rest")
-    func tombstones() async throws {
-        let h = try await Harness()
+    @Test("a revoked token is kept as a tombstone until it expires: never live, but attributable; pruned with the rest", arguments: TestBackend.all)
+    func tombstones(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let tokens = try await h.server.token(OAuthParameters([("grant_type", "client_credentials"), ("scope", "READ")]), authorization: h.jiraAuth)
         try await h.server.revoke(OAuthParameters([("token", tokens.accessToken)]), authorization: h.jiraAuth)
         guard case .revoked(let record) = try await h.server.bearer(tokens.accessToken) else { Issue.record("not a tombstone"); return }
@@ -251,9 +251,9 @@ struct LifecycleTests {
         guard case .invalid = try await h.server.bearer(tokens.accessToken) else { Issue.record("still there"); return }
     }
 
-    @Test("a link remembers its last use after its tokens and consents are gone")
-    func lastUse() async throws {
-        let h = try await Harness()
+    @Test("a link remembers its last use after its tokens and consents are gone", arguments: TestBackend.all)
+    func lastUse(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         #expect(try await h.store.clientUsage(now: h.clock.now)[h.jira.clientId] == LinkUsage(activeTokens: 0, lastUsedAt: nil))
         let tokens = try await h.exchange(try await h.code())
         #expect(try await h.store.clientUsage(now: h.clock.now)[h.jira.clientId] == LinkUsage(activeTokens: 2, lastUsedAt: h.clock.now))
@@ -265,9 +265,9 @@ struct LifecycleTests {
         #expect(try await h.store.clientUsage(now: h.clock.now)[h.jira.clientId] == LinkUsage(activeTokens: 0, lastUsedAt: used))
     }
 
-    @Test("RFC 7662: active tokens carry who, what and until when; expired ones are inactive")
-    func introspection() async throws {
-        let h = try await Harness()
+    @Test("RFC 7662: active tokens carry who, what and until when; expired ones are inactive", arguments: TestBackend.all)
+    func introspection(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let tokens = try await h.exchange(try await h.code(scope: "WRITE"))
         let result = try await h.server.introspect(OAuthParameters([("token", tokens.accessToken)]))
         guard case .active(let t) = result else { Issue.record("inactive"); return }
@@ -280,9 +280,9 @@ struct LifecycleTests {
         #expect(try await h.server.introspect(OAuthParameters([("token", "garbage")])) == .inactive)
     }
 
-    @Test("consent is remembered for the same or a lower scope until the user revokes the app")
-    func consent() async throws {
-        let h = try await Harness()
+    @Test("consent is remembered for the same or a lower scope until the user revokes the app", arguments: TestBackend.all)
+    func consent(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         func request(_ scope: String) async throws -> AuthorizationRequest {
             let p = OAuthParameters([("response_type", "code"), ("client_id", h.jira.clientId), ("redirect_uri", Harness.redirect), ("scope", scope)])
             return try h.server.validate(p, trusted: try await h.server.trustedRedirect(p), user: h.alice)
@@ -302,30 +302,30 @@ struct LifecycleTests {
         #expect(try await h.server.applications(of: h.alice).isEmpty)
     }
 
-    @Test("revoking the app also voids codes not yet redeemed")
-    func revokeVoidsCodes() async throws {
-        let h = try await Harness()
+    @Test("revoking the app also voids codes not yet redeemed", arguments: TestBackend.all)
+    func revokeVoidsCodes(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let code = try await h.code()
         let app = try #require(try await h.server.applications(of: h.alice).first)
         #expect(try await h.server.revokeApplication(id: app.consent.id, of: h.alice))
         await expectOAuthError(.invalidGrant) { _ = try await h.exchange(code) }
     }
 
-    @Test("deleting the user or the client revokes their tokens")
-    func cascades() async throws {
-        let h = try await Harness()
+    @Test("deleting the user or the client revokes their tokens", arguments: TestBackend.all)
+    func cascades(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let tokens = try await h.exchange(try await h.code())
         try await h.store.deleteClient(clientId: h.jira.clientId)
         #expect(try await !h.isActive(tokens.accessToken))
-        let h2 = try await Harness()
+        let h2 = try await Harness(backend)
         let t2 = try await h2.exchange(try await h2.code())
         try await h2.store.deleteUser(named: "alice")
         #expect(try await !h2.isActive(t2.accessToken))
     }
 
-    @Test("pruning removes expired codes and tokens only")
-    func prune() async throws {
-        let h = try await Harness()
+    @Test("pruning removes expired codes and tokens only", arguments: TestBackend.all)
+    func prune(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         _ = try await h.code()
         let live = try await h.exchange(try await h.code())
         #expect(try await h.store.pruneExpiredGrants(now: h.clock.now) == 0)

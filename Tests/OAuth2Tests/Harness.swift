@@ -1,7 +1,7 @@
 import Foundation
 import LinkgateCore
 import LinkgateCrypto
-import LinkgateSQLite
+import StoreTestSupport
 import Synchronization
 @testable import OAuth2
 
@@ -12,10 +12,11 @@ final class TestClock: Sendable {
     func advance(_ seconds: Int64) { value.withLock { $0 += seconds } }
 }
 
-/// An authorization server on a real SQLite store, with users alice (plain) and root (admin)
-/// and a client "Jira" (WRITE) and a second client "Other".
+/// An authorization server on a real store (SQLite, or PostgreSQL), with users alice (plain) and
+/// root (admin) and a client "Jira" (WRITE) and a second client "Other".
 struct Harness {
-    let store: SQLiteStore
+    let testStore: TestStore
+    var store: any TestStoreProtocols { testStore.store }
     let clock = TestClock()
     let server: AuthorizationServer
     let jira: OAuth2Client
@@ -24,21 +25,13 @@ struct Harness {
     let otherSecret: String
     let alice: User
     let root: User
-    let folder: URL?
 
     static let redirect = "https://jira.example/cb?x=1"
 
-    init(file: Bool = false) async throws {
-        var folder: URL? = nil
-        if file {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("linkgate-oauth2-\(SecureRandom.hex(6))")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            folder = dir
-            store = try SQLiteStore(path: dir.appendingPathComponent("db.sqlite").path)
-        } else {
-            store = try SQLiteStore()
-        }
-        self.folder = folder
+    /// - Parameter file: for SQLite, a file database (WAL, several connections) instead of memory.
+    init(_ backend: TestBackend = .sqlite, file: Bool = false) async throws {
+        testStore = try await TestStore(backend, file: file)
+        let store = testStore.store
         let clock = self.clock
         let accounts = UserAccounts(store: store, hasher: PasswordHasher(logN: 4, r: 8, p: 1), now: { clock.now })
         alice = try await accounts.create(NewUser(name: "alice", password: "alice-pass-1"))

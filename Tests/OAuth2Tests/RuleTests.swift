@@ -1,6 +1,7 @@
 import Foundation
 import LinkgateCore
 import LinkgateCrypto
+import StoreTestSupport
 import Testing
 @testable import OAuth2
 
@@ -100,9 +101,9 @@ struct AuthorizeRequestTests {
         return OAuthParameters(base.filter { !dropping.contains($0.0) }.map { (name: $0.0, value: $0.1) } + extra.map { (name: $0.0, value: $0.1) })
     }
 
-    @Test("untrusted client or redirect → error page, never a redirect")
-    func errorPages() async throws {
-        let h = try await Harness()
+    @Test("untrusted client or redirect → error page, never a redirect", arguments: TestBackend.all)
+    func errorPages(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let cases: [OAuthParameters] = [
             params(h, dropping: ["client_id"]), params(h, dropping: ["redirect_uri"]),
             OAuthParameters([("client_id", "unknown"), ("redirect_uri", Harness.redirect)]),
@@ -151,9 +152,9 @@ struct AuthorizeRequestTests {
         }
     }
 
-    @Test("a challenge without a method means plain (RFC 7636 §4.3)")
-    func defaultPlain() async throws {
-        let h = try await Harness()
+    @Test("a challenge without a method means plain (RFC 7636 §4.3)", arguments: TestBackend.all)
+    func defaultPlain(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let challenge = String(repeating: "c", count: 43)
         let p = params(h, [("code_challenge", challenge)])
         let request = try h.server.validate(p, trusted: try await h.server.trustedRedirect(p), user: h.alice)

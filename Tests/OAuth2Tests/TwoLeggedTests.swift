@@ -1,6 +1,7 @@
 import Foundation
 import LinkgateCore
 import LinkgateCrypto
+import StoreTestSupport
 import Testing
 @testable import OAuth2
 
@@ -40,9 +41,9 @@ struct TwoLeggedTests {
                                  authorization: authorization)
     }
 
-    @Test("client_credentials acts as the application (no user, ≤ WRITE), without a refresh token, and is audited")
-    func clientCredentials() async throws {
-        let h = try await Harness()
+    @Test("client_credentials acts as the application (no user, ≤ WRITE), without a refresh token, and is audited", arguments: TestBackend.all)
+    func clientCredentials(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let other = h.basic(h.other.clientId, h.otherSecret)
         let tokens = try await h.server.token(OAuthParameters([("grant_type", "client_credentials")]), authorization: other)
         #expect(tokens.refreshToken == nil && tokens.scope == .write)
@@ -58,9 +59,9 @@ struct TwoLeggedTests {
         #expect(entries.filter { $0.outcome == .success }.count == 2 && entries.filter { $0.outcome == .failure }.count == 1)
     }
 
-    @Test("client_credentials with an execute-as user acts as that user, and may then hold ADMIN if they are an admin")
-    func executeAs() async throws {
-        let h = try await Harness()
+    @Test("client_credentials with an execute-as user acts as that user, and may then hold ADMIN if they are an admin", arguments: TestBackend.all)
+    func executeAs(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let registry = ClientRegistry(store: h.store, now: { h.clock.now })
         let (client, secret) = try await registry.register(NewOAuth2Client(name: "Bot", redirects: [], scope: .admin, executeAs: "root"))
         let tokens = try await h.server.token(OAuthParameters([("grant_type", "client_credentials")]), authorization: h.basic(client.clientId, secret))
@@ -68,9 +69,9 @@ struct TwoLeggedTests {
         #expect(try await h.live(tokens.accessToken)?.user?.name == "root")
     }
 
-    @Test("JWT bearer: a good RS256 assertion impersonates sub; introspection shows act")
-    func impersonation() async throws {
-        let h = try await Harness()
+    @Test("JWT bearer: a good RS256 assertion impersonates sub; introspection shows act", arguments: TestBackend.all)
+    func impersonation(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let (client, _) = try await impersonator(h)
         let maker = AssertionMaker(key: key)
         let tokens = try await jwtGrant(h, try maker.make(claims: maker.claims(iss: client.clientId, now: h.clock.now)))
@@ -85,9 +86,9 @@ struct TwoLeggedTests {
                                authorization: h.basic(c2.clientId, secret2))
     }
 
-    @Test("forged, replayed, expired, wrong-audience and wrong-key assertions are refused and audited")
-    func refused() async throws {
-        let h = try await Harness()
+    @Test("forged, replayed, expired, wrong-audience and wrong-key assertions are refused and audited", arguments: TestBackend.all)
+    func refused(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let (client, secret) = try await impersonator(h)
         let maker = AssertionMaker(key: key)
         let now = h.clock.now
@@ -135,25 +136,25 @@ struct TwoLeggedTests {
         #expect(failures.allSatisfy { $0.detail?.hasPrefix("jwt-bearer:") == true })
     }
 
-    @Test("a client without impersonation: true gets unauthorized_client")
-    func notAllowed() async throws {
-        let h = try await Harness()
+    @Test("a client without impersonation: true gets unauthorized_client", arguments: TestBackend.all)
+    func notAllowed(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let registry = ClientRegistry(store: h.store, now: { h.clock.now })
         let (client, _) = try await registry.register(NewOAuth2Client(name: "Plain", redirects: [], scope: .write, publicKey: try key.publicKey().pem))
         let maker = AssertionMaker(key: key)
         await expectOAuthError(.unauthorizedClient) { _ = try await jwtGrant(h, try maker.make(claims: maker.claims(iss: client.clientId, now: h.clock.now))) }
     }
 
-    @Test("the metadata lists every grant type")
-    func metadata() async throws {
-        let h = try await Harness()
+    @Test("the metadata lists every grant type", arguments: TestBackend.all)
+    func metadata(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         #expect(h.server.metadata.grantTypesSupported == ["authorization_code", "refresh_token", "client_credentials",
                                                           "urn:ietf:params:oauth:grant-type:jwt-bearer"])
     }
 
-    @Test("audit pages: newest first, filtered, cursor")
-    func auditPaging() async throws {
-        let h = try await Harness()
+    @Test("audit pages: newest first, filtered, cursor", arguments: TestBackend.all)
+    func auditPaging(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
         let audit = AuditLog(store: h.store, now: { h.clock.now })
         for i in 0..<7 { try await audit.record("test.\(i % 2)", actor: "a", client: i < 3 ? "c1" : "c2", subject: "u\(i)") }
         let first = try await h.store.auditEntries(AuditQuery(limit: 3))

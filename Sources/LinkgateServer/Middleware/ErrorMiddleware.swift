@@ -25,7 +25,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .lastAdmin: return APIError.conflict("the last admin user cannot be removed or demoted")
             case .inUse(let why): return APIError.conflict(why)
             case .unavailable(let code):
-                logger.error("database error", metadata: ["sqlite_code": "\(code)"])
+                logger.error("database error", metadata: ["database_code": "\(code)"])
                 return APIError.unavailable
             }
         case let error as HTTPError:

@@ -35,7 +35,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     }
     public static var serverError: APIError { .init(.internalServerError, code: "server_error", "the server could not complete the request") }
     public static var unavailable: APIError {
-        .init(.serviceUnavailable, code: "temporarily_unavailable", "the database is busy; retry shortly")
+        .init(.serviceUnavailable, code: "temporarily_unavailable", "the database is busy or unreachable; retry shortly")
     }
 
     /// Errors of `/rest/api/…` resources carry Jira's `errorMessages`/`errors`; OAuth endpoints,

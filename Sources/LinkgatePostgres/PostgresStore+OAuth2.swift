@@ -1,0 +1,329 @@
+import LinkgateCore
+import LinkgateCrypto
+import LinkgateStoreKit
+import OAuth2
+import PostgresNIO
+
+extension PostgresStore: OAuth2GrantStore {
+    public func saveCode(_ code: AuthorizationCodeRecord) async throws {
+        try await rows("""
+            INSERT INTO oauth2_codes (digest, family_id, client_id, user_name, redirect_uri, scope, code_challenge,
+                                      code_challenge_method, issued_at, expires_at)
+            VALUES (\(code.digest), \(code.familyId), \(code.clientId), \(code.userName), \(code.redirectURI), \(code.scope.rawValue),
+                    \(code.codeChallenge), \(code.codeChallengeMethod?.rawValue), \(code.issuedAt), \(code.expiresAt))
+            """)
+    }
+
+    /// Reads the code, lets `issue` check it and build the tokens, then spends it and stores them
+    /// in one statement whose WHERE clause is the rule (live, unused, this client's). A concurrent
+    /// redemption makes that statement spend nothing: this one is then the replay (RFC 6749 §4.1.2).
+    public func redeemCode(digest: String, clientId: String, now: Int64,
+                           issue: @escaping @Sendable (AuthorizationCodeRecord) throws -> [TokenRecord]) async throws -> CodeRedemption {
+        guard let row = try await rows("SELECT * FROM oauth2_codes WHERE digest = \(digest) AND client_id = \(clientId)").first else {
+            return .invalid
+        }
+        let record = try StoredRecords.code(NamedRow(row))
+        if try NamedRow(row).optionalInteger("used_at") != nil { return try await revokeFamilyOfSpentCode(digest: digest, clientId: clientId) }
+        guard record.expiresAt > now else { return .invalid }
+        // A throw here (wrong verifier or redirect URI) leaves the code unspent for its rightful holder.
+        let tokens = try issue(record)
+        let spent = try await rows(RedeemCode(digest: digest, clientId: clientId, now: now, consentUser: record.userName,
+                                               tokens: TokenColumns(tokens))).scalar(Int64.self) ?? 0
+        if spent == 1 { return .redeemed(record) }
+        return try await revokeFamilyOfSpentCode(digest: digest, clientId: clientId)
+    }
+
+    /// A second redemption: everything the code produced is revoked (RFC 6749 §4.1.2).
+    private func revokeFamilyOfSpentCode(digest: String, clientId: String) async throws -> CodeRedemption {
+        let found = try await rows("""
+            WITH code AS (SELECT family_id FROM oauth2_codes WHERE digest = \(digest) AND client_id = \(clientId) AND used_at IS NOT NULL),
+                 gone AS (DELETE FROM oauth2_tokens WHERE family_id IN (SELECT family_id FROM code))
+            SELECT count(*) FROM code
+            """).scalar(Int64.self) ?? 0
+        return found > 0 ? .replayed : .invalid
+    }
+
+    public func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?, spending assertion: AssertionId?) async throws -> Bool {
+        let first = tokens.first
+        let stored = try await rows(SaveTokens(tokens: TokenColumns(tokens), assertion: assertion, clientId: first?.clientId,
+                                               consentUser: first?.mode == .user ? first?.userName : nil,
+                                               now: first?.issuedAt ?? 0, audit: audit)).scalar(Int64.self) ?? 0
+        return stored == 1
+    }
+
+    /// Like `redeemCode`: read, build the replacements, then rotate and insert in one guarded statement.
+    public func rotateRefreshToken(digest: String, clientId: String, now: Int64,
+                                   replacements: @escaping @Sendable (TokenRecord) -> [TokenRecord]) async throws -> RefreshRotation {
+        guard let row = try await rows("""
+            SELECT * FROM oauth2_tokens WHERE digest = \(digest) AND kind = 'refresh' AND client_id = \(clientId)
+            """).first else { return .invalid }
+        let named = NamedRow(row)
+        let old = try StoredRecords.token(named)
+        if try named.optionalInteger("rotated_at") != nil { return try await revokeFamilyOfRotatedToken(digest: digest, clientId: clientId) }
+        guard try named.optionalInteger("revoked_at") == nil, old.expiresAt > now else { return .invalid }
+        let new = replacements(old)
+        let rotated = try await rows(RotateRefreshToken(digest: digest, clientId: clientId, now: now,
+                                                        consentUser: old.mode == .user ? old.userName : nil,
+                                                        tokens: TokenColumns(new))).scalar(Int64.self) ?? 0
+        if rotated == 1 { return .rotated(old: old) }
+        return try await revokeFamilyOfRotatedToken(digest: digest, clientId: clientId)
+    }
+
+    /// A dead (rotated) refresh token came back: revoke the whole grant (RFC 9700 §4.14.2).
+    private func revokeFamilyOfRotatedToken(digest: String, clientId: String) async throws -> RefreshRotation {
+        let found = try await rows("""
+            WITH old AS (SELECT family_id FROM oauth2_tokens
+                         WHERE digest = \(digest) AND kind = 'refresh' AND client_id = \(clientId) AND rotated_at IS NOT NULL),
+                 gone AS (DELETE FROM oauth2_tokens WHERE family_id IN (SELECT family_id FROM old))
+            SELECT count(*) FROM old
+            """).scalar(Int64.self) ?? 0
+        return found > 0 ? .reused : .invalid
+    }
+
+    public func liveToken(digest: String, now: Int64) async throws -> TokenRecord? {
+        try await rows(LiveToken(digest: digest, now: now)).record(StoredRecords.token)
+    }
+
+    public func revokedToken(digest: String, now: Int64) async throws -> TokenRecord? {
+        try await rows("""
+            SELECT * FROM oauth2_tokens WHERE digest = \(digest) AND expires_at > \(now) AND revoked_at IS NOT NULL
+            """).record(StoredRecords.token)
+    }
+
+    public func revokeToken(digest: String, clientId: String, now: Int64) async throws -> Bool {
+        // RFC 7009 §2.1: revoking a refresh token also ends the access tokens of its grant.
+        let found = try await rows("""
+            WITH target AS (SELECT kind, family_id FROM oauth2_tokens
+                            WHERE digest = \(digest) AND client_id = \(clientId) AND revoked_at IS NULL),
+                 revoked AS (UPDATE oauth2_tokens SET revoked_at = \(now)
+                             WHERE revoked_at IS NULL
+                               AND ((digest = \(digest) AND client_id = \(clientId))
+                                    OR family_id IN (SELECT family_id FROM target WHERE kind = 'refresh')))
+            SELECT count(*) FROM target
+            """).scalar(Int64.self) ?? 0
+        return found > 0
+    }
+
+    public func consent(userName: String, clientId: String) async throws -> ConsentRecord? {
+        try await rows("SELECT * FROM oauth2_consents WHERE user_name = \(userName) AND client_id = \(clientId)").record(StoredRecords.consent)
+    }
+
+    public func saveConsent(userName: String, clientId: String, scope: Scope, now: Int64) async throws -> ConsentRecord {
+        // A new approval keeps the higher of the old and new scope (INTERFACE §9).
+        let order = Scope.allCases.map(\.rawValue)
+        if let saved = try await rows("""
+            INSERT INTO oauth2_consents (id, user_name, client_id, scope, authorized_at)
+            VALUES (\(SecureRandom.uuid()), \(userName), \(clientId), \(scope.rawValue), \(now))
+            ON CONFLICT (user_name, client_id) DO UPDATE SET scope = EXCLUDED.scope
+                WHERE array_position(\(order)::text[], oauth2_consents.scope) < array_position(\(order)::text[], EXCLUDED.scope)
+            RETURNING *
+            """).record(StoredRecords.consent) {
+            return saved
+        }
+        guard let existing = try await consent(userName: userName, clientId: clientId) else { throw StoreError.notFound }
+        return existing
+    }
+
+    public func consents(userName: String) async throws -> [ConsentRecord] {
+        try await rows("SELECT * FROM oauth2_consents WHERE user_name = \(userName) ORDER BY authorized_at, id").records(StoredRecords.consent)
+    }
+
+    public func revokeConsent(id: String, userName: String) async throws -> Bool {
+        try await transaction { tx in
+            // Separate statements: each later one sees what a redemption that held the consent's row
+            // lock committed meanwhile (READ COMMITTED takes a new snapshot per statement).
+            guard let clientId = try await tx.rows("""
+                DELETE FROM oauth2_consents WHERE id = \(id) AND user_name = \(userName) RETURNING client_id
+                """).scalar(String.self) else { return false }
+            try await tx.run("DELETE FROM oauth2_codes WHERE user_name = \(userName) AND client_id = \(clientId)")
+            try await tx.run("DELETE FROM oauth2_tokens WHERE user_name = \(userName) AND client_id = \(clientId) AND mode = 'user'")
+            return true
+        }
+    }
+
+    public func recordTokenUse(clientId: String, consentUser: String?, now: Int64) async throws {
+        try await rows("""
+            WITH used_consent AS (UPDATE oauth2_consents SET last_used_at = \(now)
+                                  WHERE user_name = \(consentUser) AND client_id = \(clientId))
+            UPDATE oauth2_clients SET last_used_at = \(now) WHERE client_id = \(clientId)
+            """)
+    }
+
+    public func clientUsage(now: Int64) async throws -> [String: LinkUsage] {
+        var usage: [String: LinkUsage] = [:]
+        for row in try await rows("""
+            SELECT c.client_id, c.last_used_at,
+                   (SELECT count(*) FROM oauth2_tokens t
+                    WHERE t.client_id = c.client_id AND t.expires_at > \(now) AND t.rotated_at IS NULL AND t.revoked_at IS NULL) AS active
+            FROM oauth2_clients c
+            """) {
+            let (clientId, last, active) = try row.decode((String, Int64?, Int64).self)
+            usage[clientId] = LinkUsage(activeTokens: Int(active), lastUsedAt: last)
+        }
+        return usage
+    }
+
+    public func pruneExpiredGrants(now: Int64) async throws -> Int {
+        try await prune("oauth2_codes", key: "digest", expired: "expires_at <= $1", now: now)
+            + prune("oauth2_tokens", key: "digest", expired: "expires_at <= $1", now: now)
+            + prune("oauth2_jwt_ids", key: "client_id, jti", expired: "expires_at <= $1", now: now)
+    }
+}
+
+/// Tokens as column arrays, inserted with `unnest` so one statement stores any number of them.
+/// A missing user name travels as '' (names are never empty) and is stored as NULL.
+struct TokenColumns: Sendable {
+    var digests: [String] = [], kinds: [String] = [], families: [String] = [], clients: [String] = []
+    var users: [String] = [], scopes: [String] = [], modes: [String] = [], issued: [Int64] = [], expires: [Int64] = []
+
+    init(_ tokens: [TokenRecord]) {
+        for token in tokens {
+            digests.append(token.digest); kinds.append(token.kind.rawValue); families.append(token.familyId)
+            clients.append(token.clientId); users.append(token.userName ?? ""); scopes.append(token.scope.rawValue)
+            modes.append(token.mode.rawValue); issued.append(token.issuedAt); expires.append(token.expiresAt)
+        }
+    }
+
+    /// Appends the nine arrays, in the order `TokenColumns.insert(from:first:)` expects.
+    func bind(_ binds: inout PostgresBindings) {
+        binds.append(digests); binds.append(kinds); binds.append(families); binds.append(clients); binds.append(users)
+        binds.append(scopes); binds.append(modes); binds.append(issued); binds.append(expires)
+    }
+
+    /// `INSERT … SELECT` of the tokens whose arrays are parameters `$first…$first+8`, once per row of `source`.
+    static func insert(from source: String, first: Int) -> String {
+        let p = (first..<first + 9).map { "$\($0)" }
+        return """
+            INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at)
+            SELECT t.digest, t.kind, t.family_id, t.client_id, NULLIF(t.user_name, ''), t.scope, t.mode, t.issued_at, t.expires_at
+            FROM \(source), unnest(\(p[0])::text[], \(p[1])::text[], \(p[2])::text[], \(p[3])::text[], \(p[4])::text[],
+                                 \(p[5])::text[], \(p[6])::text[], \(p[7])::int8[], \(p[8])::int8[])
+                 AS t(digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at)
+            """
+    }
+}
+
+// MARK: - Prepared statements of the token paths
+
+/// Introspection's and every bearer request's one read.
+struct LiveToken: PreparedLookup {
+    static let name = "linkgate_live_token_v1"
+    static let sql = """
+        SELECT * FROM oauth2_tokens WHERE digest = $1 AND expires_at > $2 AND rotated_at IS NULL AND revoked_at IS NULL
+        """
+    var digest: String
+    var now: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(digest)
+        binds.append(now)
+        return binds
+    }
+}
+
+/// Spends a code (live, unused, this client's) and stores its tokens and the link's use, in one statement.
+struct RedeemCode: PreparedLookup {
+    static let name = "linkgate_redeem_code_v1"
+    static let sql = """
+        WITH spent AS (UPDATE oauth2_codes SET used_at = $3
+                       WHERE digest = $1 AND client_id = $2 AND used_at IS NULL AND expires_at > $3
+                       RETURNING 1),
+             issued AS (\(TokenColumns.insert(from: "spent", first: 5))),
+             used_client AS (UPDATE oauth2_clients SET last_used_at = $3 WHERE client_id = $2 AND EXISTS (SELECT 1 FROM spent)),
+             used_consent AS (UPDATE oauth2_consents SET last_used_at = $3
+                              WHERE client_id = $2 AND user_name = $4 AND EXISTS (SELECT 1 FROM spent))
+        SELECT count(*) FROM spent
+        """
+    var digest: String
+    var clientId: String
+    var now: Int64
+    var consentUser: String
+    var tokens: TokenColumns
+
+    func makeBindings() throws -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(digest)
+        binds.append(clientId)
+        binds.append(now)
+        binds.append(consentUser)
+        tokens.bind(&binds)
+        return binds
+    }
+}
+
+/// Kills a live refresh token and stores its replacements and the link's use, in one statement.
+struct RotateRefreshToken: PreparedLookup {
+    static let name = "linkgate_rotate_refresh_v1"
+    static let sql = """
+        WITH rotated AS (UPDATE oauth2_tokens SET rotated_at = $3
+                         WHERE digest = $1 AND kind = 'refresh' AND client_id = $2
+                           AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $3
+                         RETURNING 1),
+             issued AS (\(TokenColumns.insert(from: "rotated", first: 5))),
+             used_client AS (UPDATE oauth2_clients SET last_used_at = $3 WHERE client_id = $2 AND EXISTS (SELECT 1 FROM rotated)),
+             used_consent AS (UPDATE oauth2_consents SET last_used_at = $3
+                              WHERE client_id = $2 AND user_name = $4::text AND EXISTS (SELECT 1 FROM rotated))
+        SELECT count(*) FROM rotated
+        """
+    var digest: String
+    var clientId: String
+    var now: Int64
+    var consentUser: String?
+    var tokens: TokenColumns
+
+    func makeBindings() throws -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(digest)
+        binds.append(clientId)
+        binds.append(now)
+        binds.append(consentUser)
+        tokens.bind(&binds)
+        return binds
+    }
+}
+
+/// Stores freshly issued tokens with the link's use and an audit entry; with an assertion id, spends
+/// it first and stores nothing if it was spent before (RFC 7523 §3 item 7). Returns 1 when stored.
+struct SaveTokens: PreparedLookup {
+    static let name = "linkgate_save_tokens_v1"
+    static let sql = """
+        WITH jti AS (INSERT INTO oauth2_jwt_ids (client_id, jti, expires_at)
+                     SELECT $1::text, $2::text, $3::int8 WHERE $2::text IS NOT NULL
+                     ON CONFLICT DO NOTHING RETURNING 1),
+             allowed AS (SELECT 1 WHERE $2::text IS NULL OR EXISTS (SELECT 1 FROM jti)),
+             issued AS (\(TokenColumns.insert(from: "allowed", first: 14))),
+             used_client AS (UPDATE oauth2_clients SET last_used_at = $6 WHERE client_id = $4::text AND EXISTS (SELECT 1 FROM allowed)),
+             used_consent AS (UPDATE oauth2_consents SET last_used_at = $6
+                              WHERE client_id = $4::text AND user_name = $5::text AND EXISTS (SELECT 1 FROM allowed)),
+             audited AS (INSERT INTO audit (time, actor, client, subject, action, outcome, detail)
+                         SELECT $7::int8, $8::text, $9::text, $10::text, $11::text, $12::text, $13::text
+                         FROM allowed WHERE $11::text IS NOT NULL)
+        SELECT count(*) FROM allowed
+        """
+    var tokens: TokenColumns
+    var assertion: AssertionId?
+    var clientId: String?
+    var consentUser: String?
+    var now: Int64
+    var audit: AuditEntry?
+
+    func makeBindings() throws -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(assertion?.clientId)
+        binds.append(assertion?.jti)
+        binds.append(assertion?.expiresAt)
+        binds.append(clientId)
+        binds.append(consentUser)
+        binds.append(now)
+        binds.append(audit?.time)
+        binds.append(audit?.actor)
+        binds.append(audit?.client)
+        binds.append(audit?.subject)
+        binds.append(audit?.action)
+        binds.append(audit?.outcome.rawValue)
+        binds.append(audit?.detail)
+        tokens.bind(&binds)
+        return binds
+    }
+}
