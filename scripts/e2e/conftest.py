@@ -1,9 +1,15 @@
 """End-to-end fixtures: run the real Linkgate binary on a free loopback port.
 
 Environment:
-  LINKGATE_BIN  path of the server binary (default: <repo>/.build/debug/linkgate)
+  LINKGATE_BIN            path of the server binary (default: <repo>/.build/debug/linkgate)
+  LINKGATE_E2E_POSTGRES   an admin URL of a private PostgreSQL cluster (scripts/pg-test-cluster):
+                          when set, every server gets its own fresh database there (INTERFACE §11)
+                          instead of a SQLite file; a restart in the same workdir reuses it.
 """
+import glob
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,7 +17,7 @@ import time
 from http.cookiejar import DefaultCookiePolicy
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -110,14 +116,106 @@ def _free_port():
         return s.getsockname()[1]
 
 
+# --------------------------------------------------------------------------------------------
+# PostgreSQL (INTERFACE §11): one fresh database per server workdir on the private test cluster
+# --------------------------------------------------------------------------------------------
+
+POSTGRES_ENV = "LINKGATE_E2E_POSTGRES"
+POSTGRES_URL_FILE = "postgres-database.url"   # in a workdir: the database its servers use
+CREATED_DATABASES = []                         # (admin URL, name) made by this session, dropped at its end
+
+
+def postgres_admin_url():
+    """$LINKGATE_E2E_POSTGRES (an admin URL of the private test cluster), or None: run on SQLite."""
+    return os.environ.get(POSTGRES_ENV, "").strip() or None
+
+
+def postgres_tool(name):
+    """A PostgreSQL client program (psql, pg_amcheck, ...) of the highest installed version."""
+    def version(path):
+        part = Path(path).parts[4]          # /usr/lib/postgresql/<version>/bin/<name>
+        return int(part) if part.isdigit() else 0
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=version)
+    if candidates:
+        return candidates[-1]
+    found = shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} not found (scripts/install-test-deps installs Debian's postgresql)")
+    return found
+
+
+def psql_binary():
+    return postgres_tool("psql")
+
+
+def run_sql(url, sql, timeout=30):
+    """Runs `sql` (one or more statements) on the database at `url` with psql; returns the rows of
+    the last statement as lists of strings (NULL is ""). Fails the test on any SQL error."""
+    result = subprocess.run([psql_binary(), "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
+                             "-d", url, "-c", sql],
+                            capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
+    if result.returncode != 0:
+        pytest.fail(f"psql failed ({result.returncode}) on {sql!r}: {result.stderr.strip()}")
+    return [line.split("\x1f") for line in result.stdout.splitlines() if line != ""]
+
+
+def database_url(admin_url, name):
+    """`admin_url` pointing at database `name` instead (same user, password, host, port, query)."""
+    split = urlsplit(admin_url)
+    return urlunsplit((split.scheme, split.netloc, "/" + name, split.query, ""))
+
+
+def create_postgres_database(admin_url=None, prefix="lg_e2e"):
+    """A fresh, empty database on the cluster of `admin_url` (default $LINKGATE_E2E_POSTGRES); its URL.
+    Dropped at the end of the pytest session."""
+    admin_url = admin_url or postgres_admin_url()
+    assert admin_url, f"{POSTGRES_ENV} is not set"
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    run_sql(admin_url, f'CREATE DATABASE "{name}"')
+    CREATED_DATABASES.append((admin_url, name))
+    return database_url(admin_url, name)
+
+
+def drop_postgres_database(url):
+    """Drops a database made by create_postgres_database now (FORCE ends its connections), e.g. before
+    its cluster is stopped; returns whether psql succeeded."""
+    split = urlsplit(url)
+    name = split.path.lstrip("/")
+    for admin_url, made in list(CREATED_DATABASES):
+        if made == name and urlsplit(admin_url).netloc == split.netloc:
+            CREATED_DATABASES.remove((admin_url, made))
+            result = subprocess.run([psql_binary(), "-X", "-q", "-d", admin_url, "-c",
+                                     f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+                                    capture_output=True, timeout=60, env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
+            return result.returncode == 0
+    return False
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Drops the databases this session created (servers are stopped by now; FORCE ends stragglers,
+    such as a node a failed test left running)."""
+    for admin_url, name in list(CREATED_DATABASES):
+        drop_postgres_database(database_url(admin_url, name))
+
+
 class Server:
     def __init__(self, process, base_url, log_path, database, log_file=None, command=None):
         self.process = process
         self.base_url = base_url
         self.log_path = log_path
-        self.database = database
+        self.database = database        # the SQLite file (a Path), or the PostgreSQL URL (a str)
         self.log_file = log_file
         self.command = command
+
+    @property
+    def on_postgres(self):
+        return isinstance(self.database, str) and self.database.startswith(("postgres://", "postgresql://"))
+
+    def sql(self, query, timeout=30):
+        """Runs SQL on this server's PostgreSQL database (see run_sql); only for a PostgreSQL server."""
+        assert self.on_postgres, f"server on {self.database} is not on PostgreSQL"
+        return run_sql(self.database, query, timeout=timeout)
 
     def log_text(self):
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -132,9 +230,26 @@ def recorder():
     return RECORDER
 
 
-def launch_server(workdir, port=None, extra_args=()):
+def workdir_database(workdir):
+    """The database for servers of `workdir`: `workdir`/linkgate.sqlite, or with $LINKGATE_E2E_POSTGRES
+    a fresh PostgreSQL database made on the first start in `workdir` (its URL kept in the workdir)."""
+    if postgres_admin_url() is None:
+        return workdir / "linkgate.sqlite"
+    remembered = workdir / POSTGRES_URL_FILE
+    if remembered.is_file():
+        return remembered.read_text(encoding="utf-8").strip()
+    url = create_postgres_database()
+    remembered.write_text(url + "\n", encoding="utf-8")
+    return url
+
+
+def launch_server(workdir, port=None, extra_args=(), database=None, public_base_url=None):
     """Starts the Linkgate binary on a free loopback port with the database `workdir`/linkgate.sqlite
     (fresh unless an earlier start in the same `workdir` left one; `port` restarts on that port).
+    With $LINKGATE_E2E_POSTGRES set, the database is instead a fresh PostgreSQL database of its own
+    (reused by a restart in the same `workdir`). `database` (a path or URL) overrides both, e.g. to
+    run several nodes on one PostgreSQL database; `public_base_url` is the `--base-url` (default: the
+    node's own address), e.g. the one address of several nodes behind a load balancer.
 
     Waits until GET /status answers 200; fails the calling test/fixture (with the server log) if it
     does not. Used by the session `server` fixture and by suites that need a private instance;
@@ -145,7 +260,7 @@ def launch_server(workdir, port=None, extra_args=()):
     if not binary.is_file():
         pytest.fail(f"server binary not found: {binary} (build it, or set LINKGATE_BIN)")
     workdir = Path(workdir)
-    database = workdir / "linkgate.sqlite"
+    database = database if database is not None else workdir_database(workdir)
     log_path = workdir / "server.log"
     port = port or _free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -153,7 +268,7 @@ def launch_server(workdir, port=None, extra_args=()):
     env["LINKGATE_ADMIN_PASSWORD"] = ADMIN_PASSWORD
     # Flags below win over any LINKGATE_* variable that may be set in the caller's shell.
     command = [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--database", str(database), "--base-url", base_url, *extra_args]
+               "--database", str(database), "--base-url", public_base_url or base_url, *extra_args]
     log_file = open(log_path, "ab")
     process = subprocess.Popen(command, cwd=str(REPO_ROOT), env=env, stdout=log_file,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
