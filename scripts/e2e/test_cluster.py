@@ -683,9 +683,6 @@ def test_consumer_changes_on_one_node_reach_the_other(cluster, admin_a):
     observe("consumer deleted", lambda: two_legged() == "consumer_key_unknown")
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (issue 12, reported): §10 lockouts live in each node's memory; "
-                                       "nothing publishes them (PostgresStore.onRemoteChange has no user), so a pair "
-                                       "locked on A is still accepted on B")
 def test_lockout_made_and_lifted_on_one_node_reaches_the_other(cluster, admin_a):
     """§10 lockouts across nodes. B is probed with the right password: while B does not know of the
     lockout a success would reset the count, so the lock direction is one probe 1 s after the lock;
@@ -706,6 +703,24 @@ def test_lockout_made_and_lifted_on_one_node_reaches_the_other(cluster, admin_a)
     resp = admin_a.request("DELETE", LOCKOUT, params={"user": person.name, "address": "127.0.0.1"})
     assert resp.status_code == 204, describe(resp)
     observe("lockout lifted", lambda: http.get(cluster.b.base_url + MYSELF, auth=right, timeout=15).status_code == 200)
+
+
+def test_guesses_spread_over_both_nodes_count_as_one_nodes(cluster, admin_a):
+    """§10 limits hold for the cluster: 3 wrong passwords on A and 2 on B lock the pair on both."""
+    person = Person(admin_a, cluster)
+    right, wrong = (person.name, person.password), (person.name, "wrong-" + secrets.token_hex(6))
+    http = session()
+    for node in (cluster.a, cluster.a, cluster.a, cluster.b, cluster.b):
+        resp = http.get(node.base_url + MYSELF, auth=wrong, timeout=15)
+        assert resp.status_code == 401, describe(resp)
+        time.sleep(0.2)  # each failure reaches the other node (measured: tens of ms)
+    for node in (cluster.a, cluster.b):
+        probe = http.get(node.base_url + MYSELF, auth=right, timeout=15)
+        assert probe.status_code == 429, f"{node.base_url}: 5 guesses over two nodes did not lock the pair: {describe(probe)}"
+    resp = admin_a.request("DELETE", LOCKOUT, params={"user": person.name})
+    assert resp.status_code == 204, describe(resp)
+    observe("lockout lifted on both", lambda: all(http.get(n.base_url + MYSELF, auth=right, timeout=15).status_code == 200
+                                                   for n in (cluster.a, cluster.b)))
 
 
 def test_application_revoked_by_its_user_on_one_node_reaches_the_other(cluster, admin_a):
