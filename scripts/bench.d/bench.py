@@ -344,14 +344,16 @@ class PgCounters:
         }
 
 
-def db_line(result):
+def db_line(result, label="postgres"):
     d = result["db"]
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
-    text = (f"{'':<11}postgres: {fmt(d['round_trips_per_request'])} round trips/request "
+    text = (f"{'':<11}{label}: {fmt(d['round_trips_per_request'])} round trips/request "
             f"({d['statements']} statements), transactions/request: {fmt(d['commits_per_request'])} committed "
             f"({fmt(d['write_transactions_per_request'])} writing), {fmt(d['rollbacks_per_request'])} rolled back; "
             f"cpu/request: node {per_request_us(result, 'server_cpu_s')}, PostgreSQL {per_request_us(result, 'db_cpu_s')}; "
             f"requests in flight when wrk stopped add at most {fmt(d['margin'])}")
+    if "server_cpu_s" not in result:
+        text = text.split("; cpu/request")[0] + f"; requests in flight when wrk stopped add at most {fmt(d['margin'])}"
     top = "; ".join(f"{s['per_request']:.2f}x {s['query'][:70]}" for s in d["top_statements"][:4]
                     if s["per_request"] is not None and s["per_request"] >= 0.01)
     if top:
@@ -435,6 +437,12 @@ def print_postgres_summary(results, ratios, counted):
             row += f" {'-':>5} {'-':>5} {'-':>7} {'(not counted)' if not counted else '':<22} |"
         row += f" {per_request_us(r, 'server_cpu_s'):>8} {per_request_us(r, 'db_cpu_s'):>7}"
         print(row)
+    minting = results["authorize"].get("postgres")
+    if minting and minting["db"]["round_trips_per_request"] is not None:
+        d = minting["db"]
+        print(f"   and GET authorize with a session and a remembered consent (minting the codes for 5, "
+              f"{minting['codes_per_s']:.0f} codes/s): {d['round_trips_per_request']:.2f} round trips, "
+              f"{d['commits_per_request']:.2f} transactions ({d['write_transactions_per_request']:.2f} writing) per code")
     print(f"   'met' allows {PG_TRANSACTION_SLACK} for the node's and PostgreSQL's background work in the window "
           "(keep-alive SELECT 1, pruning, autovacuum) plus connections/requests for the requests wrk left in flight; "
           "7 counts per bearer request + answered guess.")
@@ -466,7 +474,7 @@ def print_postgres_summary(results, ratios, counted):
 
 
 def per_request_us(result, key):
-    return f"{1e6 * result[key] / result['ok']:.0f} µs" if result.get("ok") else "n/a"
+    return f"{1e6 * result[key] / result['ok']:.0f} µs" if result.get("ok") and key in result else "n/a"
 
 
 class PasswordGuesser:
@@ -534,8 +542,9 @@ def result_line(server, number, result):
     status_text = " ".join(f"{k}:{v}" for k, v in result["statuses"].items())
     text = (f"{server:<8} {number} {result['name']:<18} {result['rps']:>9.1f} req/s  p50 {result['p50_ms']:>7.2f} ms  "
             f"p99 {result['p99_ms']:>7.2f} ms  errors {result['errors']:<6} VmHWM {result['vmhwm_mib']:.1f} MiB  "
-            f"VmRSS {result['vmrss_mib']:.1f} MiB  cpu {result['server_cpu_pct']:.0f}% (wrk {result['wrk_cpu_pct']:.0f}%, "
-            f"other {result['other_cpu_pct']:.0f}%)  [{status_text}]")
+            f"VmRSS {result['vmrss_mib']:.1f} MiB  cpu {result['server_cpu_pct']:.0f}% ("
+            + (f"PostgreSQL {result['db_cpu_pct']:.0f}%, " if "db_cpu_pct" in result else "")
+            + f"wrk {result['wrk_cpu_pct']:.0f}%, other {result['other_cpu_pct']:.0f}%)  [{status_text}]")
     socket = {k: v for k, v in result["socket_errors"].items() if v}
     if socket:
         text += f"  socket errors {socket}"
@@ -865,7 +874,7 @@ def main():
             peer = json.load(f)
         check_peer(args.peer_url, peer)
 
-    results = {"linkgate": {}, "peer": {}, "postgres": {}, "two_nodes": {}}
+    results = {"linkgate": {}, "peer": {}, "postgres": {}, "two_nodes": {}, "authorize": {}}
     lines = []
 
     def emit(text):
@@ -938,10 +947,17 @@ def main():
         # 5. code exchange, codes minted right before the run (they live 600 s)
         need = pool_size(results[server]["3"]["rps"], 300)
         codefile = os.path.join(args.workdir, f"codes-{server}.txt")
+        if counters and db_pid:
+            counters.begin()
         minted, took = seed["minter"].mint(need, codefile, args.workdir)
-        if counters:
-            counters.dirty = True
         log(f"   minted {minted} authorization codes in {took:.1f} s ({minted / took:.0f}/s)")
+        if counters and db_pid:
+            # The browser side of the code flow, as a by-product: GET authorize with a session
+            # cookie and a remembered consent, 303 to the code (mint.lua runs 16 connections).
+            minting = {"name": "authorize (minting codes)", "ok": minted, "codes_per_s": round(minted / took, 1),
+                       "db": counters.end(minted, 16)}
+            results["authorize"][server] = minting
+            emit(db_line(minting, label="authorize, minting codes for 5"))
         bodyfile = os.path.join(args.workdir, f"code-bodies-{server}.txt")
         with open(codefile) as src, open(bodyfile, "w") as dst:
             for code in src.read().split():
@@ -1119,6 +1135,7 @@ def main():
         "postgres_to_sqlite_ratios": pg_ratios if args.pg_url else None,
         "postgres_ratio_targets": {str(n): t for n, t in PG_RATIO_TARGETS.items()} if args.pg_url else None,
         "two_nodes": results["two_nodes"] if args.pg_url else None,
+        "postgres_authorize_while_minting": results["authorize"].get("postgres"),
         "openssl_rsa2048": openssl,
         "lines": lines,
         "failures": failures,
