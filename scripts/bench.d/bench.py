@@ -49,6 +49,11 @@ SCENARIOS = [
 ]
 ATTACK_TARGET_RATIO = 0.80   # scenario 7 req/s over scenario 2 req/s of the same run
 PEER_SCENARIOS = {1, 2, 3}
+# --database postgres (issue 12): PostgreSQL req/s over SQLite req/s of the same run, at least this.
+PG_RATIO_TARGETS = {1: 0.80, 2: 0.80, 3: 0.50, 4: 0.50, 5: 0.50}
+PG_READS = {1, 2}            # goal: at most one database round trip per request
+PG_WRITES = {3, 4, 5}        # goal: one (committed) transaction per request
+PG_TRANSACTION_SLACK = 0.02  # background work of the node (pruning, cache reloads) inside the window
 
 
 class BenchError(Exception):
@@ -136,17 +141,31 @@ def alive(pid):
 # wrk
 # ------------------------------------------------------------------------------------------
 
-def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, kind=None, *, duration, connections,
-            threads, pid, attacker_pid=None):
+def wrk_command(target, method, path, headers, body, datafile, kind, duration, connections, threads):
     threads = max(1, min(threads, connections))
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "5s", "-s", LUA]
     for h in headers:
         cmd += ["-H", h]
-    cmd += [target, "--", method, path, body or "-", datafile or "-", kind or "-", str(threads)]
+    return cmd + [target, "--", method, path, body or "-", datafile or "-", kind or "-", str(threads)]
+
+
+def wrk_result(name, proc):
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH_RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise BenchError(f"{name}: wrk failed (exit {proc.returncode}): {proc.stderr.strip()} {proc.stdout.strip()}")
+    return json.loads(line[len("BENCH_RESULT "):])
+
+
+def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, kind=None, *, duration, connections,
+            threads, pid, attacker_pid=None, db_pid=None):
+    """One wrk against one server. With db_pid (the postmaster of the bench's PostgreSQL), the CPU
+    of that process tree is measured apart (db_cpu_*) and left out of "other"."""
+    cmd = wrk_command(target, method, path, headers, body, datafile, kind, duration, connections, threads)
     hz = os.sysconf("SC_CLK_TCK")
     before_cpu, before_self = cpu_ticks(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
     before_busy = machine_busy_seconds()
     before_attacker = cpu_ticks(attacker_pid) if attacker_pid else 0
+    before_db = cpu_ticks(db_pid) if db_pid else 0
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     wall = time.monotonic() - started
@@ -154,12 +173,10 @@ def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, ki
     busy = machine_busy_seconds() - before_busy
     # A concurrent load generator (the password guesser) is still running: its CPU is its own column.
     attacker_cpu = (cpu_ticks(attacker_pid) - before_attacker) / hz if attacker_pid else 0.0
+    db_cpu = (cpu_ticks(db_pid) - before_db) / hz if db_pid else 0.0
     if not alive(pid):
         raise BenchError(f"{name}: the server process {pid} died during the run")
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("BENCH_RESULT ")), None)
-    if proc.returncode != 0 or line is None:
-        raise BenchError(f"{name}: wrk failed (exit {proc.returncode}): {proc.stderr.strip()} {proc.stdout.strip()}")
-    r = json.loads(line[len("BENCH_RESULT "):])
+    r = wrk_result(name, proc)
     secs = r["duration_us"] / 1e6
     ok = sum(n for code, n in r["statuses"].items() if 200 <= int(code) <= 299)
     socket_errors = sum(r["socket_errors"].values())
@@ -186,13 +203,278 @@ def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, ki
         "server_cpu_pct": round(100 * server_cpu / wall, 1),
         "wrk_cpu_pct": round(100 * wrk_cpu / wall, 1),
         # everything else on the machine during the run (other users' builds and tests): noise
-        "other_cpu_pct": round(max(0.0, 100 * (busy - server_cpu - wrk_cpu - attacker_cpu) / wall), 1),
+        "other_cpu_pct": round(max(0.0, 100 * (busy - server_cpu - wrk_cpu - attacker_cpu - db_cpu) / wall), 1),
         "vmhwm_mib": round(hwm / 1024, 1),
         "vmrss_mib": round(rss / 1024, 1),
+        "server_cpu_s": round(server_cpu, 3),
     }
     if attacker_pid:
         result["attacker_cpu_pct"] = round(100 * attacker_cpu / wall, 1)
+    if db_pid:
+        result["db_cpu_pct"] = round(100 * db_cpu / wall, 1)
+        result["db_cpu_s"] = round(db_cpu, 3)
     return result
+
+
+def run_wrk_nodes(nodes, name, method, path, headers=(), body=None, *, duration, connections, threads, db_pid):
+    """The same load split over several nodes at once: one wrk per node with connections/len(nodes)
+    connections each. Returns the total (2xx per second summed over nodes) and each node's figures;
+    CPU is summed over the nodes' process trees, and PostgreSQL's is measured apart."""
+    share = max(1, connections // len(nodes))
+    per_threads = max(1, threads // len(nodes))
+    hz = os.sysconf("SC_CLK_TCK")
+    pids = [pid for _, pid in nodes]
+    before_nodes = [cpu_ticks(pid) for pid in pids]
+    before_db, before_self = cpu_ticks(db_pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    before_busy = machine_busy_seconds()
+    started = time.monotonic()
+    procs = [subprocess.Popen(wrk_command(url, method, path, headers, body, None, None, duration, share, per_threads),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for url, _ in nodes]
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=duration + 60)
+        outputs.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    wall = time.monotonic() - started
+    node_cpu = [(cpu_ticks(pid) - before) / hz for pid, before in zip(pids, before_nodes)]
+    db_cpu = (cpu_ticks(db_pid) - before_db) / hz
+    after_self = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy = machine_busy_seconds() - before_busy
+    wrk_cpu = (after_self.ru_utime + after_self.ru_stime) - (before_self.ru_utime + before_self.ru_stime)
+    for pid in pids:
+        if not alive(pid):
+            raise BenchError(f"{name}: the server process {pid} died during the run")
+    per_node = []
+    for (url, pid), proc, cpu in zip(nodes, outputs, node_cpu):
+        r = wrk_result(name, proc)
+        secs = r["duration_us"] / 1e6
+        ok = sum(n for code, n in r["statuses"].items() if 200 <= int(code) <= 299)
+        per_node.append({
+            "url": url, "connections": share, "requests": r["requests"], "ok": ok,
+            "rps": round(ok / secs, 1) if secs else 0.0,
+            "p50_ms": round(r["latency_us"]["p50"] / 1000, 3), "p99_ms": round(r["latency_us"]["p99"] / 1000, 3),
+            "errors": r["requests"] - ok + sum(r["socket_errors"].values()),
+            "statuses": {k: r["statuses"][k] for k in sorted(r["statuses"])}, "first_error": r["sample"],
+            "server_cpu_s": round(cpu, 3), "server_cpu_pct": round(100 * cpu / wall, 1),
+        })
+    ok = sum(n["ok"] for n in per_node)
+    return {
+        "name": name, "nodes": per_node, "ok": ok,
+        "rps": round(sum(n["rps"] for n in per_node), 1),
+        "errors": sum(n["errors"] for n in per_node),
+        "server_cpu_s": round(sum(node_cpu), 3), "server_cpu_pct": round(100 * sum(node_cpu) / wall, 1),
+        "db_cpu_s": round(db_cpu, 3), "db_cpu_pct": round(100 * db_cpu / wall, 1),
+        "wrk_cpu_pct": round(100 * wrk_cpu / wall, 1),
+        "other_cpu_pct": round(max(0.0, 100 * (busy - sum(node_cpu) - db_cpu - wrk_cpu) / wall), 1),
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# PostgreSQL counters (scripts/bench --database postgres)
+# ------------------------------------------------------------------------------------------
+
+class PgCounters:
+    """Round trips and transactions of the Linkgate nodes, counted by the bench's PostgreSQL.
+
+    Round trips: pg_stat_statements' calls (reset before each scenario), for the nodes' role in
+    the bench database only; the harness's own queries run as the superuser in `postgres`. Each
+    call is one statement sent by a node, BEGIN and COMMIT included (track_utility is on), and
+    postgres-nio sends a request's statements one after another, so a call is a round trip (a
+    statement's first Parse on a pool connection is one more, not counted: a handful per run).
+    Transactions: pg_stat_database.xact_commit/xact_rollback deltas of the bench database. A
+    PostgreSQL 15 backend flushes those counters to shared memory when idle, at the latest
+    PGSTAT_IDLE_INTERVAL (10 s) after its previous flush, so both readings wait SETTLE_S after the
+    last activity. Write transactions: the advance of the next transaction id (pg_current_snapshot's
+    xmax), immediate, and only transactions that wrote get one."""
+
+    SETTLE_S = 10.5
+
+    def __init__(self, admin_url, database, role, postmaster_pid, settle=True):
+        self.admin_url, self.database, self.role = admin_url, database, role
+        self.postmaster_pid = postmaster_pid
+        self.settle_s = self.SETTLE_S if settle else 0.0
+        self.dirty = True        # activity since the last settled reading
+        self.before = None
+
+    def sql(self, query):
+        # The password goes in the environment, not on psql's command line.
+        url = urlsplit(self.admin_url)
+        conninfo = f"host={url.hostname} port={url.port} user={unquote(url.username)} dbname={url.path.lstrip('/')}"
+        proc = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", conninfo,
+                               "-c", query], capture_output=True, text=True, timeout=60,
+                              env={**os.environ, "PGPASSWORD": unquote(url.password or "")})
+        if proc.returncode != 0:
+            raise BenchError(f"psql failed: {proc.stderr.strip()}")
+        return [line.split("\t") for line in proc.stdout.splitlines() if line]
+
+    def counters(self):
+        (commit, rollback, xmax), = self.sql(
+            "SELECT xact_commit, xact_rollback, pg_snapshot_xmax(pg_current_snapshot()) "
+            f"FROM pg_stat_database WHERE datname = '{self.database}'")
+        return int(commit), int(rollback), int(xmax)
+
+    def begin(self):
+        if self.dirty:
+            time.sleep(self.settle_s)
+        self.before = self.counters()
+        self.sql("SELECT pg_stat_statements_reset()")
+
+    def end(self, requests, connections):
+        """Counts since begin(), per `requests` (the scenario's successful requests). When wrk stops,
+        up to one request per connection is still in flight: the server runs it, wrk does not count
+        it. `margin` (connections / requests) bounds what that adds to each per-request figure."""
+        time.sleep(self.settle_s)
+        commit, rollback, xmax = self.counters()
+        self.dirty = False
+        statements = self.sql(
+            "SELECT calls, regexp_replace(left(query, 200), '\\s+', ' ', 'g') FROM pg_stat_statements "
+            f"WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '{self.database}') "
+            f"AND userid = (SELECT oid FROM pg_roles WHERE rolname = '{self.role}') ORDER BY calls DESC")
+        calls = sum(int(c) for c, _ in statements)
+        per = (lambda n: round(n / requests, 3)) if requests else (lambda n: None)
+        b_commit, b_rollback, b_xmax = self.before
+        return {
+            "requests": requests, "margin": round(connections / requests, 3) if requests else None,
+            "statements": calls, "commits": commit - b_commit,
+            "rollbacks": rollback - b_rollback, "xids": xmax - b_xmax,
+            "round_trips_per_request": per(calls),
+            "commits_per_request": per(commit - b_commit),
+            "rollbacks_per_request": per(rollback - b_rollback),
+            "write_transactions_per_request": per(xmax - b_xmax),
+            "top_statements": [{"calls": int(c), "per_request": per(int(c)), "query": q} for c, q in statements[:6]],
+        }
+
+
+def db_line(result, label="postgres"):
+    d = result["db"]
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
+    text = (f"{'':<11}{label}: {fmt(d['round_trips_per_request'])} round trips/request "
+            f"({d['statements']} statements), transactions/request: {fmt(d['commits_per_request'])} committed "
+            f"({fmt(d['write_transactions_per_request'])} writing), {fmt(d['rollbacks_per_request'])} rolled back; "
+            f"cpu/request: node {per_request_us(result, 'server_cpu_s')}, PostgreSQL {per_request_us(result, 'db_cpu_s')}; "
+            f"requests in flight when wrk stopped add at most {fmt(d['margin'])}")
+    if "server_cpu_s" not in result:
+        text = text.split("; cpu/request")[0] + f"; requests in flight when wrk stopped add at most {fmt(d['margin'])}"
+    top = "; ".join(f"{s['per_request']:.2f}x {s['query'][:70]}" for s in d["top_statements"][:4]
+                    if s["per_request"] is not None and s["per_request"] >= 0.01)
+    if top:
+        text += f"\n{'':<11}statements per request: {top}"
+    return text
+
+
+def two_node_line(number, res):
+    a, b = res["nodes"]
+    return (f"2 nodes  {number} {res['name']:<18} {res['rps']:>9.1f} req/s total (node A {a['rps']:.1f}, p50 "
+            f"{a['p50_ms']:.2f} ms, p99 {a['p99_ms']:.2f} ms; node B {b['rps']:.1f}, p50 {b['p50_ms']:.2f} ms, p99 "
+            f"{b['p99_ms']:.2f} ms; {a['connections']} connections each)  errors {res['errors']}  "
+            f"= {res['ratio_to_one_node']:.2f}x one node  cpu nodes {res['server_cpu_pct']:.0f}%, PostgreSQL "
+            f"{res['db_cpu_pct']:.0f}% (wrk {res['wrk_cpu_pct']:.0f}%, other {res['other_cpu_pct']:.0f}%)")
+
+
+def saturation(res):
+    """When PostgreSQL runs out of CPU, from CPU seconds per request measured in a two-node run.
+
+    PostgreSQL on C cores serves at most C / pg_cpu_per_request requests a second; a node given the
+    same C cores of its own serves at most C / node_cpu_per_request; so about
+    node_cpu_per_request / pg_cpu_per_request such nodes saturate it (CPU only: the disk's fsync rate,
+    locks and the network are left out, and both CPU costs here include contention for 2 shared cores).
+    Also given: PostgreSQL's capacity over the per-node rate this box actually measured."""
+    if not res["ok"] or not res.get("db_cpu_s"):
+        return None
+    cores = os.cpu_count() or 1
+    node_per_request = res["server_cpu_s"] / res["ok"]
+    pg_per_request = res["db_cpu_s"] / res["ok"]
+    pg_capacity = cores / pg_per_request
+    node_capacity = cores / node_per_request if node_per_request else None
+    measured_per_node = res["rps"] / len(res["nodes"])
+    return {
+        "cores": cores, "node_cpu_us_per_request": round(1e6 * node_per_request, 1),
+        "pg_cpu_us_per_request": round(1e6 * pg_per_request, 1),
+        "pg_capacity_rps": round(pg_capacity), "node_capacity_rps": round(node_capacity) if node_capacity else None,
+        "nodes_to_saturate": round(node_per_request / pg_per_request, 1),
+        "measured_rps_per_node": round(measured_per_node, 1),
+        "nodes_to_saturate_at_measured_rate": round(pg_capacity / measured_per_node, 1) if measured_per_node else None,
+    }
+
+
+def saturation_line(s):
+    return (f"{'':<11}PostgreSQL saturates at about {s['cores']} cores / {s['pg_cpu_us_per_request']:.0f} µs per request"
+            f" = {s['pg_capacity_rps']} req/s; a node on {s['cores']} cores of its own serves about {s['cores']} / "
+            f"{s['node_cpu_us_per_request']:.0f} µs = {s['node_capacity_rps']} req/s; so about {s['nodes_to_saturate']:.1f} "
+            f"such nodes (node cpu/request / PostgreSQL cpu/request) saturate a {s['cores']}-core PostgreSQL "
+            f"({s['nodes_to_saturate_at_measured_rate']} nodes at the {s['measured_rps_per_node']:.0f} req/s per node "
+            f"measured on this shared box)")
+
+
+def print_postgres_summary(results, ratios, counted):
+    print()
+    print("== PostgreSQL vs SQLite, one node each, same run (ratio = PostgreSQL req/s / SQLite req/s; rt = database "
+          "round trips (statements) per 2xx request; xact = committed transactions per request, 'writing' = those "
+          "that got a transaction id; cpu in µs per 2xx request)")
+    head = (f"{'#':<2} {'scenario':<38} {'sqlite':>9} {'postgres':>9} {'ratio':>6} {'target':<12} | {'rt':>5} "
+            f"{'xact':>5} {'writing':>7} {'goal':<22} | {'node cpu':>8} {'pg cpu':>7}")
+    print(head)
+    print("-" * len(head))
+    for number, name, title in SCENARIOS:
+        r = results["postgres"].get(str(number))
+        if r is None:
+            continue
+        ratio = ratios.get(str(number))
+        target = PG_RATIO_TARGETS.get(number)
+        target_text = (f">={target:.2f} " + ("met" if ratio is not None and ratio >= target else "NOT met")) if target else ""
+        row = (f"{number:<2} {title:<38} {results['linkgate'][str(number)]['rps']:>9.1f} {r['rps']:>9.1f} "
+               f"{(f'{ratio:.2f}' if ratio is not None else 'n/a'):>6} {target_text:<12} |")
+        d = r.get("db")
+        if d and d["round_trips_per_request"] is not None:
+            rt, xact, writing = d["round_trips_per_request"], d["commits_per_request"], d["write_transactions_per_request"]
+            tolerance = PG_TRANSACTION_SLACK + d["margin"]
+            goal = ""
+            if number in PG_READS:
+                goal = "<=1 round trip " + ("met" if rt <= 1.0 + tolerance else "NOT met")
+            elif number in PG_WRITES:
+                goal = "1 transaction " + ("met" if abs(xact - 1.0) <= tolerance else "NOT met")
+            row += f" {rt:>5.2f} {xact:>5.2f} {writing:>7.2f} {goal:<22} |"
+        else:
+            row += f" {'-':>5} {'-':>5} {'-':>7} {'(not counted)' if not counted else '':<22} |"
+        row += f" {per_request_us(r, 'server_cpu_s'):>8} {per_request_us(r, 'db_cpu_s'):>7}"
+        print(row)
+    minting = results["authorize"].get("postgres")
+    if minting and minting["db"]["round_trips_per_request"] is not None:
+        d = minting["db"]
+        print(f"   and GET authorize with a session and a remembered consent (minting the codes for 5, "
+              f"{minting['codes_per_s']:.0f} codes/s): {d['round_trips_per_request']:.2f} round trips, "
+              f"{d['commits_per_request']:.2f} transactions ({d['write_transactions_per_request']:.2f} writing) per code")
+    print(f"   'met' allows {PG_TRANSACTION_SLACK} for the node's and PostgreSQL's background work in the window "
+          "(keep-alive SELECT 1, pruning, autovacuum) plus connections/requests for the requests wrk left in flight; "
+          "7 counts per bearer request + answered guess.")
+    if results["two_nodes"]:
+        print()
+        print("== two nodes on one PostgreSQL database (wrk split between them; cpu in µs per 2xx request)")
+        head = (f"{'#':<2} {'scenario':<38} {'total':>9} {'node A':>9} {'node B':>9} {'1 node':>9} {'2n/1n':>6} | "
+                f"{'rt':>5} {'xact':>5} | {'nodes cpu':>9} {'pg cpu':>7} | {'PG saturates at ~N nodes':>24}")
+        print(head)
+        print("-" * len(head))
+        for number, name, title in SCENARIOS:
+            r = results["two_nodes"].get(str(number))
+            if r is None:
+                continue
+            a, b = r["nodes"]
+            d = r.get("db")
+            s = r.get("saturation")
+            row = (f"{number:<2} {title:<38} {r['rps']:>9.1f} {a['rps']:>9.1f} {b['rps']:>9.1f} "
+                   f"{results['postgres'][str(number)]['rps']:>9.1f} {r['ratio_to_one_node']:>6.2f} | ")
+            row += (f"{d['round_trips_per_request']:>5.2f} {d['commits_per_request']:>5.2f} | " if d and d["requests"]
+                    else f"{'-':>5} {'-':>5} | ")
+            row += f"{per_request_us(r, 'server_cpu_s'):>9} {per_request_us(r, 'db_cpu_s'):>7} | "
+            nodes_text = f"{s['nodes_to_saturate']:.1f}" if s else "n/a"
+            row += f"{nodes_text:>24}"
+            print(row)
+        print("   N = node cpu per request / PostgreSQL cpu per request: PostgreSQL on C cores serves C / (its cpu per "
+              "request) req/s, a node on C cores of its own C / (node cpu per request); CPU only (fsync rate, locks "
+              "and network left out), measured with nodes, PostgreSQL and wrk sharing this machine's cores.")
+
+
+def per_request_us(result, key):
+    return f"{1e6 * result[key] / result['ok']:.0f} µs" if result.get("ok") and key in result else "n/a"
 
 
 class PasswordGuesser:
@@ -260,8 +542,9 @@ def result_line(server, number, result):
     status_text = " ".join(f"{k}:{v}" for k, v in result["statuses"].items())
     text = (f"{server:<8} {number} {result['name']:<18} {result['rps']:>9.1f} req/s  p50 {result['p50_ms']:>7.2f} ms  "
             f"p99 {result['p99_ms']:>7.2f} ms  errors {result['errors']:<6} VmHWM {result['vmhwm_mib']:.1f} MiB  "
-            f"VmRSS {result['vmrss_mib']:.1f} MiB  cpu {result['server_cpu_pct']:.0f}% (wrk {result['wrk_cpu_pct']:.0f}%, "
-            f"other {result['other_cpu_pct']:.0f}%)  [{status_text}]")
+            f"VmRSS {result['vmrss_mib']:.1f} MiB  cpu {result['server_cpu_pct']:.0f}% ("
+            + (f"PostgreSQL {result['db_cpu_pct']:.0f}%, " if "db_cpu_pct" in result else "")
+            + f"wrk {result['wrk_cpu_pct']:.0f}%, other {result['other_cpu_pct']:.0f}%)  [{status_text}]")
     socket = {k: v for k, v in result["socket_errors"].items() if v}
     if socket:
         text += f"  socket errors {socket}"
@@ -553,6 +836,16 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--openssl", action="store_true")
+    # --database postgres: two nodes on one fresh database of the bench's own PostgreSQL cluster;
+    # the superuser URL comes in BENCH_PG_ADMIN_URL (not on the command line).
+    ap.add_argument("--pg-url", help="node A, the one of the one-node scenarios")
+    ap.add_argument("--pg-pid", type=int)
+    ap.add_argument("--pg-url-b", help="node B, on the same database, for the two-node run")
+    ap.add_argument("--pg-pid-b", type=int)
+    ap.add_argument("--pg-database")
+    ap.add_argument("--pg-role")
+    ap.add_argument("--pg-postmaster-pid", type=int)
+    ap.add_argument("--pg-version", default="")
     args = ap.parse_args()
 
     base, pid = args.linkgate_url, args.linkgate_pid
@@ -564,43 +857,149 @@ def main():
     memory["after_seeding"] = memory_kib(pid)
     log(f"   seeded in {time.monotonic() - t0:.1f} s")
 
+    pg_seed = counters = None
+    if args.pg_url:
+        log("== seeding the PostgreSQL-backed node A (node B shares its database)")
+        t0 = time.monotonic()
+        pg_seed = seed_linkgate(args.pg_url, args.admin_password)
+        log(f"   seeded in {time.monotonic() - t0:.1f} s")
+        # The smoke check only needs the scenarios to work: no counting (it waits 2 x 10.5 s a scenario).
+        if not args.smoke:
+            counters = PgCounters(os.environ["BENCH_PG_ADMIN_URL"], args.pg_database, args.pg_role,
+                                  args.pg_postmaster_pid)
+
     peer = None
     if args.peer_url:
         with open(args.peer_seed) as f:
             peer = json.load(f)
         check_peer(args.peer_url, peer)
 
-    results = {"linkgate": {}, "peer": {}}
+    results = {"linkgate": {}, "peer": {}, "postgres": {}, "two_nodes": {}, "authorize": {}}
     lines = []
 
+    def emit(text):
+        print(text, flush=True)
+        lines.append(text)
+
     def report(server, number, res):
-        text = result_line(server, number, res)
-        print(text, flush=True)
-        lines.append(text)
+        emit(result_line(server, number, res))
+        if "attack" in res:
+            emit(attack_line(res))
+        if "db" in res:
+            emit(db_line(res))
         results[server][str(number)] = res
-
-    def lg(number, name, *a, **kw):
-        report("linkgate", number, run_wrk(base, name, *a, **kw, **run, pid=pid))
-
-    def lg_under_attack(number, name, *a, **kw):
-        """Scenario `number` measured while PasswordGuesser runs; the attack's figures and the ratio
-        to scenario 2 join its result."""
-        guesser = PasswordGuesser(base, MYSELF, seed["user"], duration=args.duration,
-                                  connections=2 if args.smoke else 8)
-        try:
-            res = run_wrk(base, name, *a, **kw, **run, pid=pid, attacker_pid=guesser.pid)
-        finally:
-            attack = guesser.finish(timeout=args.duration + 30)
-        res["attack"] = attack
-        plain = results["linkgate"]["2"]["rps"]
-        res["ratio_to_2"] = round(res["rps"] / plain, 3) if plain else None
-        report("linkgate", number, res)
-        text = attack_line(res)
-        print(text, flush=True)
-        lines.append(text)
 
     def pr(number, name, *a, **kw):
         report("peer", number, run_wrk(args.peer_url, name, *a, **kw, **run, pid=args.peer_pid))
+
+    def run_suite(server, base, pid, seed, db_pid=None, after=lambda number: None, before_attack=lambda: None):
+        """Scenarios 1-7 against one node; `after(n)` runs right after scenario n (the peer's turn)."""
+
+        def measure(number, name, *a, attack=False, **kw):
+            if counters and db_pid:
+                counters.begin()
+            guesser = None
+            if attack:
+                guesser = PasswordGuesser(base, MYSELF, seed["user"], duration=args.duration,
+                                          connections=2 if args.smoke else 8)
+            try:
+                res = run_wrk(base, name, *a, **kw, **run, pid=pid, db_pid=db_pid,
+                              attacker_pid=guesser.pid if guesser else None)
+            finally:
+                if guesser:
+                    attack_result = guesser.finish(timeout=args.duration + 30)
+            if guesser:
+                res["attack"] = attack_result
+                plain = results[server]["2"]["rps"]
+                res["ratio_to_2"] = round(res["rps"] / plain, 3) if plain else None
+            if counters and db_pid:
+                # Under attack the guesser's answered requests reach the database too.
+                res["db"] = counters.end(res["ok"] + (res["attack"]["answered"] if attack else 0),
+                                        args.connections + (res["attack"]["connections"] if attack else 0))
+            report(server, number, res)
+            after(number)
+
+        # 1. introspection
+        measure(1, "introspect", "POST", INTROSPECT, [f"Authorization: {seed['cc_basic']}", FORM],
+                body="token=" + seed["tokens"][0])
+        # 2. bearer myself
+        measure(2, "myself-bearer", "GET", MYSELF, [f"Authorization: Bearer {seed['tokens'][1]}"])
+        # 3. client_credentials issue
+        measure(3, "cc-token", "POST", TOKEN, [f"Authorization: {seed['cc_basic']}", FORM],
+                body="grant_type=client_credentials&scope=WRITE")
+
+        # Pool sizes: the rate of a cheaper scenario bounds the rate of the one that needs the pool.
+        # The smoke check fails on any error, so it takes a wider margin.
+        def pool_size(bound_rps, floor):
+            return max(floor, int(bound_rps * args.duration * (2.0 if args.smoke else 1.3)) + 200)
+
+        # 4. OAuth 1.0a 2LO, pre-signed right before the run. The oldest timestamp must still be inside the
+        # server's ±300 s window at the end of the run.
+        need = pool_size(results[server]["2"]["rps"], 500)
+        sigfile = os.path.join(args.workdir, f"oauth1-headers-{server}.txt")
+        deadline = max(10, 240 - args.duration)
+        signed, took = presign(seed["pem"], seed["consumer_key"], base + MYSELF, base, need, sigfile, deadline)
+        log(f"   pre-signed {signed} OAuth 1.0a requests in {took:.1f} s ({signed / took:.0f}/s)")
+        if signed < need:
+            log(f"   warning: wanted {need} signatures, stopped after {deadline} s of signing")
+        measure(4, "myself-oauth1-2lo", "GET", MYSELF, [], datafile=sigfile, kind="auth")
+
+        # 5. code exchange, codes minted right before the run (they live 600 s)
+        need = pool_size(results[server]["3"]["rps"], 300)
+        codefile = os.path.join(args.workdir, f"codes-{server}.txt")
+        if counters and db_pid:
+            counters.begin()
+        minted, took = seed["minter"].mint(need, codefile, args.workdir)
+        log(f"   minted {minted} authorization codes in {took:.1f} s ({minted / took:.0f}/s)")
+        if counters and db_pid:
+            # The browser side of the code flow, as a by-product: GET authorize with a session
+            # cookie and a remembered consent, 303 to the code (mint.lua runs 16 connections).
+            minting = {"name": "authorize (minting codes)", "ok": minted, "codes_per_s": round(minted / took, 1),
+                       "db": counters.end(minted, 16)}
+            results["authorize"][server] = minting
+            emit(db_line(minting, label="authorize, minting codes for 5"))
+        bodyfile = os.path.join(args.workdir, f"code-bodies-{server}.txt")
+        with open(codefile) as src, open(bodyfile, "w") as dst:
+            for code in src.read().split():
+                dst.write(urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                     "code_verifier": seed["verifier"]}) + "\n")
+        measure(5, "code-exchange", "POST", TOKEN, [f"Authorization: {seed['code_basic']}", FORM],
+                datafile=bodyfile, kind="body")
+
+        # 6. the HTTP ceiling
+        measure(6, "status", "GET", "/status", [])
+
+        before_attack()
+        # 7. scenario 2 again while a guesser sends wrong passwords for a real user over HTTP Basic.
+        # Last, because password throttling (INTERFACE §10) may lock the loopback address out of
+        # password checks for minutes afterwards.
+        measure(7, "bearer-attacked", "GET", MYSELF, [f"Authorization: Bearer {seed['tokens'][1]}"], attack=True)
+
+    def two_node_runs():
+        """Scenarios 1-3 with the load split over node A and node B, on one database."""
+        nodes = [(args.pg_url, args.pg_pid), (args.pg_url_b, args.pg_pid_b)]
+        runs = [
+            (1, "introspect", "POST", INTROSPECT, [f"Authorization: {pg_seed['cc_basic']}", FORM],
+             "token=" + pg_seed["tokens"][0]),
+            (2, "myself-bearer", "GET", MYSELF, [f"Authorization: Bearer {pg_seed['tokens'][1]}"], None),
+            (3, "cc-token", "POST", TOKEN, [f"Authorization: {pg_seed['cc_basic']}", FORM],
+             "grant_type=client_credentials&scope=WRITE"),
+        ]
+        for number, name, method, path, headers, body in runs:
+            if counters:
+                counters.begin()
+            res = run_wrk_nodes(nodes, name, method, path, headers, body, **run, db_pid=args.pg_postmaster_pid)
+            if counters:
+                res["db"] = counters.end(res["ok"], args.connections)
+            one = results["postgres"][str(number)]["rps"]
+            res["ratio_to_one_node"] = round(res["rps"] / one, 3) if one else None
+            res["saturation"] = saturation(res)
+            results["two_nodes"][str(number)] = res
+            emit(two_node_line(number, res))
+            if "db" in res:
+                emit(db_line(res))
+            if res["saturation"]:
+                emit(saturation_line(res["saturation"]))
 
     print(f"== machine: {os.cpu_count()} cores, load average before the runs {os.getloadavg()[0]:.2f}", flush=True)
     print("== Linkgate memory before load: " + "; ".join(
@@ -609,72 +1008,35 @@ def main():
     print(f"== load: wrk {args.threads} threads, {args.connections} connections, {args.duration} s per scenario; "
           f"req/s counts 2xx responses; VmHWM/VmRSS of the server after the scenario", flush=True)
 
-    # 1. introspection
-    lg(1, "introspect", "POST", INTROSPECT, [f"Authorization: {seed['cc_basic']}", FORM],
-       body="token=" + seed["tokens"][0])
-    if peer:
-        pr(1, "introspect", "POST", "/o/introspect/",
-           [f"Authorization: {basic(peer['cc_client']['id'], peer['cc_client']['secret'])}", FORM],
-           body="token=" + peer["bearer"])
-    # 2. bearer myself
-    lg(2, "myself-bearer", "GET", MYSELF, [f"Authorization: Bearer {seed['tokens'][1]}"])
-    if peer:
-        pr(2, "myself-bearer", "GET", "/api/myself", [f"Authorization: Bearer {peer['bearer']}"])
-    # 3. client_credentials issue
-    lg(3, "cc-token", "POST", TOKEN, [f"Authorization: {seed['cc_basic']}", FORM],
-       body="grant_type=client_credentials&scope=WRITE")
-    if peer:
-        pr(3, "cc-token", "POST", "/o/token/",
-           [f"Authorization: {basic(peer['cc_client']['id'], peer['cc_client']['secret'])}", FORM],
-           body="grant_type=client_credentials&scope=read")
-
-    # Pool sizes: the rate of a cheaper scenario bounds the rate of the one that needs the pool.
-    # The smoke check fails on any error, so it takes a wider margin.
-    def pool_size(bound_rps, floor):
-        return max(floor, int(bound_rps * args.duration * (2.0 if args.smoke else 1.3)) + 200)
-
-    # 4. OAuth 1.0a 2LO, pre-signed right before the run. The oldest timestamp must still be inside the server's ±300 s window at the end of the run.
-    need = pool_size(results["linkgate"]["2"]["rps"], 500)
-    sigfile = os.path.join(args.workdir, "oauth1-headers.txt")
-    deadline = max(10, 240 - args.duration)
-    signed, took = presign(seed["pem"], seed["consumer_key"], base + MYSELF, base, need, sigfile, deadline)
-    log(f"   pre-signed {signed} OAuth 1.0a requests in {took:.1f} s ({signed / took:.0f}/s)")
-    if signed < need:
-        log(f"   warning: wanted {need} signatures, stopped after {deadline} s of signing")
-    lg(4, "myself-oauth1-2lo", "GET", MYSELF, [], datafile=sigfile, kind="auth")
-
-    # 5. code exchange, codes minted right before the run (they live 600 s)
-    need = pool_size(results["linkgate"]["3"]["rps"], 300)
-    codefile = os.path.join(args.workdir, "codes.txt")
-    minted, took = seed["minter"].mint(need, codefile, args.workdir)
-    log(f"   minted {minted} authorization codes in {took:.1f} s ({minted / took:.0f}/s)")
-    bodyfile = os.path.join(args.workdir, "code-bodies.txt")
-    with open(codefile) as src, open(bodyfile, "w") as dst:
-        for code in src.read().split():
-            dst.write(urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-                                 "code_verifier": seed["verifier"]}) + "\n")
-    lg(5, "code-exchange", "POST", TOKEN, [f"Authorization: {seed['code_basic']}", FORM],
-       datafile=bodyfile, kind="body")
-
-    # 6. the HTTP ceiling
-    lg(6, "status", "GET", "/status", [])
-
-    # 7. scenario 2 again while a guesser sends wrong passwords for a real user over HTTP Basic.
-    # Last, because password throttling (INTERFACE §10) may lock the loopback address out of
-    # password checks for minutes afterwards.
-    lg_under_attack(7, "bearer-attacked", "GET", MYSELF, [f"Authorization: Bearer {seed['tokens'][1]}"])
+    peer_scenarios = {
+        1: lambda: pr(1, "introspect", "POST", "/o/introspect/",
+                      [f"Authorization: {basic(peer['cc_client']['id'], peer['cc_client']['secret'])}", FORM],
+                      body="token=" + peer["bearer"]),
+        2: lambda: pr(2, "myself-bearer", "GET", "/api/myself", [f"Authorization: Bearer {peer['bearer']}"]),
+        3: lambda: pr(3, "cc-token", "POST", "/o/token/",
+                      [f"Authorization: {basic(peer['cc_client']['id'], peer['cc_client']['secret'])}", FORM],
+                      body="grant_type=client_credentials&scope=read"),
+    }
+    run_suite("linkgate", base, pid, seed,
+              after=lambda n: peer_scenarios[n]() if peer and n in peer_scenarios else None)
+    if args.pg_url:
+        print(f"== PostgreSQL: node A {args.pg_url} on a fresh database of a private local PostgreSQL "
+              f"{args.pg_version} (pg_stat_statements on; each scenario waits {PgCounters.SETTLE_S} s before and "
+              f"after for the transaction counters)" if counters else
+              f"== PostgreSQL: node A {args.pg_url} (smoke: no round-trip counting)", flush=True)
+        run_suite("postgres", args.pg_url, args.pg_pid, pg_seed, db_pid=args.pg_postmaster_pid,
+                  # Before 7: the guesser's lockout would reach node B through the database (§11).
+                  before_attack=two_node_runs)
 
     openssl = None
     if args.openssl:
         openssl = openssl_rsa2048()
-        text = (f"ceiling  4 openssl rsa2048     {openssl['verify_per_s']:>9.1f} verify/s on one core "
-                f"({openssl['sign_per_s']:.1f} sign/s; {openssl['version']})")
-        print(text, flush=True)
-        lines.append(text)
+        emit(f"ceiling  4 openssl rsa2048     {openssl['verify_per_s']:>9.1f} verify/s on one core "
+             f"({openssl['sign_per_s']:.1f} sign/s; {openssl['version']})")
 
     # Summary
     failures = []
-    for server in ("linkgate", "peer"):
+    for server in ("linkgate", "peer", "postgres", "two_nodes"):
         for number, name, _ in SCENARIOS:
             r = results[server].get(str(number))
             if r is None:
@@ -682,8 +1044,9 @@ def main():
             if r["ok"] == 0:
                 failures.append(f"{server} {number} {name}: no successful request")
             if r["errors"]:
-                failures.append(f"{server} {number} {name}: {r['errors']} errors {r['statuses']} "
-                                f"{r['socket_errors']}; first non-2xx: {r['first_error']}")
+                detail = ([f"{n['statuses']} first non-2xx: {n['first_error']}" for n in r["nodes"]]
+                          if "nodes" in r else f"{r['statuses']} {r['socket_errors']}; first non-2xx: {r['first_error']}")
+                failures.append(f"{server} {number} {name}: {r['errors']} errors {detail}")
             attack = r.get("attack")
             if attack is not None:
                 if attack["answered"] == 0:
@@ -693,6 +1056,9 @@ def main():
                     failures.append(f"{server} {number} {name}: wrong passwords answered other than 401/429: "
                                     f"{attack['other_statuses']}; first: {attack['first_unexpected']}")
 
+    pg_ratios = {str(n): round(results["postgres"][str(n)]["rps"] / results["linkgate"][str(n)]["rps"], 3)
+                 for n, _, _ in SCENARIOS
+                 if str(n) in results["postgres"] and results["linkgate"].get(str(n), {}).get("rps")}
     if args.smoke:
         for f in failures:
             print(f"   problem: {f}")
@@ -718,23 +1084,31 @@ def main():
             print(row)
         if openssl:
             print(f"   ceiling for 4: openssl speed rsa2048 = {openssl['verify_per_s']:.1f} verify/s on one core")
-        attacked = results["linkgate"]["7"]
-        a = attacked["attack"]
-        ratio = attacked["ratio_to_2"]
-        print(f"   7 under attack: {a['answered_per_s']:.1f} wrong-password guesses answered/s from {a['connections']} "
-              f"connections (401: {a['status_401']}, 429: {a['status_429']}); bearer req/s ratio 7/2 = "
-              + (f"{ratio:.2f}" if ratio is not None else "n/a")
-              + f" (target >= {ATTACK_TARGET_RATIO:.2f}"
-              + (", met)" if ratio is not None and ratio >= ATTACK_TARGET_RATIO else ", not met)"))
+        for server in ("linkgate", "postgres"):
+            attacked = results[server].get("7")
+            if not attacked:
+                continue
+            a = attacked["attack"]
+            ratio = attacked["ratio_to_2"]
+            print(f"   7 under attack{' (PostgreSQL node)' if server == 'postgres' else ''}: "
+                  f"{a['answered_per_s']:.1f} wrong-password guesses answered/s from {a['connections']} "
+                  f"connections (401: {a['status_401']}, 429: {a['status_429']}); bearer req/s ratio 7/2 = "
+                  + (f"{ratio:.2f}" if ratio is not None else "n/a")
+                  + f" (target >= {ATTACK_TARGET_RATIO:.2f}"
+                  + (", met)" if ratio is not None and ratio >= ATTACK_TARGET_RATIO else ", not met)"))
         hwm = max(r["vmhwm_mib"] for r in results["linkgate"].values())
         text = f"   Linkgate peak RSS (VmHWM) {hwm:.1f} MiB"
+        if results["postgres"]:
+            text += f"; PostgreSQL-backed node A {max(r['vmhwm_mib'] for r in results['postgres'].values()):.1f} MiB"
         if peer:
             text += (f"; peer (gunicorn master + workers, summed) "
                      f"{max(r['vmhwm_mib'] for r in results['peer'].values()):.1f} MiB")
         print(text)
+        if results["postgres"]:
+            print_postgres_summary(results, pg_ratios, counters is not None)
         for f in failures:
             print(f"   problem: {f}")
-        noisy = [f"{server} {n} ({r['other_cpu_pct']:.0f}%)" for server in ("linkgate", "peer")
+        noisy = [f"{server} {n} ({r['other_cpu_pct']:.0f}%)" for server in ("linkgate", "peer", "postgres", "two_nodes")
                  for n, r in results[server].items() if r["other_cpu_pct"] > 20]
         if noisy:
             print(f"   warning: other processes used over 20% of a core during: {', '.join(noisy)}; "
@@ -746,7 +1120,9 @@ def main():
                    "smoke": args.smoke, "binary": args.binary, "cpus": os.cpu_count(),
                    "loadavg_at_end": os.getloadavg(),
                    "peer": ({"url": args.peer_url, "server": f"gunicorn, 2 workers, {args.peer_worker}"}
-                            if peer else None)},
+                            if peer else None),
+                   "postgres": ({"version": args.pg_version, "nodes": [args.pg_url, args.pg_url_b],
+                                 "database": args.pg_database} if args.pg_url else None)},
         "scenarios": {str(n): {"name": name, "title": title} for n, name, title in SCENARIOS},
         "linkgate_memory_before_load_mib": {k: {"vmhwm": round(h / 1024, 1), "vmrss": round(r / 1024, 1)}
                                             for k, (h, r) in memory.items()},
@@ -755,6 +1131,11 @@ def main():
         "ratios": ({str(n): round(results["linkgate"][str(n)]["rps"] / results["peer"][str(n)]["rps"], 2)
                     for n in PEER_SCENARIOS if results["peer"].get(str(n), {}).get("rps")} if peer else None),
         "attack_ratio_7_to_2": results["linkgate"]["7"].get("ratio_to_2"),
+        "postgres": results["postgres"] if args.pg_url else None,
+        "postgres_to_sqlite_ratios": pg_ratios if args.pg_url else None,
+        "postgres_ratio_targets": {str(n): t for n, t in PG_RATIO_TARGETS.items()} if args.pg_url else None,
+        "two_nodes": results["two_nodes"] if args.pg_url else None,
+        "postgres_authorize_while_minting": results["authorize"].get("postgres"),
         "openssl_rsa2048": openssl,
         "lines": lines,
         "failures": failures,
