@@ -272,14 +272,17 @@ public final class FailureThrottle: Sendable {
 
     /// Ends a begun check that passed: the pair's count starts over (INTERFACE §10).
     public func recordSuccess(name: String, address: String) {
-        report(.succeeded(name: Self.normalized(name), address: address))
         let key = Key.pair(name: Self.normalized(name), address: address)
-        counters.withLock { counters in
+        let hadFailures = counters.withLock { counters -> Bool in
+            let failures = counters[key]?.failures ?? 0
             counters[key] = nil
             if counters[.address(address)] != nil {
                 counters[.address(address)]!.inFlight = max(0, counters[.address(address)]!.inFlight - 1)
             }
+            return failures > 0
         }
+        // Only a pass that starts a count over is news for other nodes (the usual pass is not).
+        if hadFailures { report(.succeeded(name: Self.normalized(name), address: address)) }
     }
 
     /// The lockouts in force at `now`.
