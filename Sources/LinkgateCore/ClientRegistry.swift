@@ -1,3 +1,4 @@
+import Foundation
 import LinkgateCrypto
 
 /// The OAuth 2.0 client registry (INTERFACE §5): validation, id and secret minting.
@@ -14,10 +15,14 @@ public struct ClientRegistry: Sendable {
     }
 
     /// Registers a client. Returns it with its secret, which is never stored or shown again.
-    public func register(_ input: NewOAuth2Client) async throws -> (client: OAuth2Client, secret: String) {
-        let secret = SecureRandom.token()
+    /// A seed file (INTERFACE §12) may fix the client id and secret; otherwise both are minted.
+    public func register(_ input: NewOAuth2Client, clientId fixedId: String? = nil,
+                         secret fixedSecret: String? = nil) async throws -> (client: OAuth2Client, secret: String) {
+        if let fixedId { try Self.validateClientId(fixedId) }
+        if let fixedSecret { try Self.validateSecret(fixedSecret) }
+        let secret = fixedSecret ?? SecureRandom.token()
         var client = OAuth2Client(
-            id: SecureRandom.uuid(), clientId: SecureRandom.hex(16), secretDigest: Digest.storageDigest(of: secret),
+            id: SecureRandom.uuid(), clientId: fixedId ?? SecureRandom.hex(16), secretDigest: Digest.storageDigest(of: secret),
             name: input.name, redirects: input.redirects, scope: input.scope, impersonation: input.impersonation,
             publicKey: input.publicKey, executeAs: input.executeAs, allowedAddresses: input.allowedAddresses, createdAt: now())
         client = try await validated(client)
@@ -47,6 +52,33 @@ public struct ClientRegistry: Sendable {
         client.secretDigest = Digest.storageDigest(of: secret)
         try await store.updateClient(client)
         return (client, secret)
+    }
+
+    /// Sets a client's secret to `secret` (a seed file's fixed secret); the old one stops working.
+    public func setSecret(clientId: String, secret: String) async throws {
+        try Self.validateSecret(secret)
+        guard var client = try await store.client(clientId: clientId) else { throw StoreError.notFound }
+        let digest = Digest.storageDigest(of: secret)
+        guard !constantTimeEquals(digest, client.secretDigest) else { return }
+        client.secretDigest = digest
+        try await store.updateClient(client)
+    }
+
+    /// Whether `secret` is the client's secret (no throttling: for configuration, not requests).
+    public func hasSecret(_ client: OAuth2Client, _ secret: String) -> Bool {
+        constantTimeEquals(Digest.storageDigest(of: secret), client.secretDigest)
+    }
+
+    /// A fixed client id: 1–128 characters that need no escaping in a URL or a Basic header.
+    static func validateClientId(_ id: String) throws {
+        guard (1...128).contains(id.count), id.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-._~".unicodeScalars.contains($0)) }) else {
+            throw ValidationError("clientId", "must be 1-128 letters, digits, '-', '.', '_' or '~'")
+        }
+    }
+
+    /// A fixed secret: at least 16 characters (INTERFACE §12), at most 512.
+    static func validateSecret(_ secret: String) throws {
+        guard secret.count >= 16, secret.utf8.count <= 512 else { throw ValidationError("clientSecret", "must be 16 to 512 characters") }
     }
 
     /// Deletes a client and revokes everything issued to it.

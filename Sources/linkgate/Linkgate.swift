@@ -27,3 +27,8 @@ func environment(_ name: String) -> String? {
     guard let value = ProcessInfoEnvironment.get(name), !value.isEmpty else { return nil }
     return value
 }
+
+extension String {
+    /// Nil for the empty string.
+    var nonEmpty: String? { isEmpty ? nil : self }
+}

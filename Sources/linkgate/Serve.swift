@@ -19,6 +19,9 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var databaseOptions: DatabaseOptions
 
+    @Option(help: "A seed file (JSON) whose users, OAuth 2.0 clients and OAuth 1.0a consumers are created or updated at every start (LINKGATE_SEED).")
+    var seed: String?
+
     @Option(help: "Public base URL; every URL the server emits is built from it (LINKGATE_BASE_URL; default http://127.0.0.1:8080).")
     var baseURL: String?
 
@@ -75,12 +78,20 @@ struct Serve: AsyncParsableCommand {
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
             adminPassword: adminPassword, idleTimeoutSeconds: idleSeconds, maxConnections: maxOpen, trustedProxies: trustedProxies)
         let pool = try databaseOptions.poolSize()
+        // A bad seed file stops the start before anything is opened (INTERFACE §12).
+        let seedFile: SeedFile?
+        do {
+            seedFile = try setting(seed, env: "LINKGATE_SEED", default: "").nonEmpty.map { try SeedFile(path: $0) }
+        } catch {
+            logger.critical("\(error)")
+            throw ExitCode.failure
+        }
         try await withStore(database: databaseOptions.location, pool: pool, logger: logger) { opened in
-            try await serve(config: config, opened: opened, logger: logger)
+            try await serve(config: config, opened: opened, seed: seedFile, logger: logger)
         }
     }
 
-    private func serve(config: ServerConfig, opened: OpenedStore, logger: Logger) async throws {
+    private func serve(config: ServerConfig, opened: OpenedStore, seed: SeedFile?, logger: Logger) async throws {
         let store = opened.store
         let accounts = UserAccounts(store: store, hasher: config.passwordHasher, now: epochSeconds)
         let bootstrap = try await accounts.bootstrapAdmin(password: config.adminPassword)
@@ -90,6 +101,17 @@ struct Serve: AsyncParsableCommand {
                 logger.notice("created user 'admin' with generated password: \(generated) (shown only this once)")
             } else {
                 logger.notice("created user 'admin' with the password from LINKGATE_ADMIN_PASSWORD")
+            }
+        }
+        if let seed {
+            do {
+                let outcome = try await SeedApplier(store: store, hasher: config.passwordHasher, now: epochSeconds).apply(seed)
+                logger.notice("applied the seed file", metadata: [
+                    "created": "\(outcome.created)", "updated": "\(outcome.updated)", "unchanged": "\(outcome.unchanged)",
+                ])
+            } catch {
+                logger.critical("\(error)")
+                throw ExitCode.failure
             }
         }
         logger.notice("starting", metadata: ["database": "\(opened.location)", "base_url": "\(config.baseURL)",
