@@ -19,14 +19,18 @@ struct ClientRoutes {
     @Sendable func create(_ request: Request, context: LinkgateContext) async throws -> Response {
         let admin = try await services.auth.admin(request, context)
         let body = try await JSONBody.read(request, allowed: Self.keys)
+        let (client, secret) = try await services.admin(admin).registerClient(try Self.newClient(body))
+        return jsonResponse(clientJSON(client, secret: secret), status: .created)
+    }
+
+    /// A new client from a REST body or a seed file entry (INTERFACE §5, §12).
+    static func newClient(_ body: JSONBody) throws -> NewOAuth2Client {
         guard let redirects = try body.stringArray("redirects") else { throw ValidationError("redirects", "is required (it may be an empty array)") }
-        let input = NewOAuth2Client(
+        return NewOAuth2Client(
             name: try body.string("name"), redirects: redirects, scope: try Rules.scope(try body.string("scope")),
             impersonation: try body.bool("impersonation") ?? false,
             publicKey: try body.nullableString("publicKey") ?? nil, executeAs: try body.nullableString("executeAs") ?? nil,
             allowedAddresses: try body.allowedAddresses() ?? .any)
-        let (client, secret) = try await services.admin(admin).registerClient(input)
-        return jsonResponse(clientJSON(client, secret: secret), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: LinkgateContext) async throws -> Response {

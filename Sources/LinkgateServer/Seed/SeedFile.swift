@@ -54,64 +54,48 @@ public struct SeedFile: Sendable {
     }
 
     public init(value: JSONValue) throws(SeedError) {
-        guard case .object(let root) = value else { throw SeedError("the seed file must be a JSON object") }
-        do {
-            let top = try SeedObject(.object(root), at: "seed", allowed: ["users", "clients", "consumers", "consent", "now", "lifetimes"])
-            for (index, item) in try top.array("users").enumerated() {
-                let entry = try SeedObject(item, at: "users[\(index)]", allowed: ["name", "password", "displayName", "email", "admin"])
-                users.append(SeedUser(name: try entry.string("name"), password: try entry.string("password"),
-                                      displayName: try entry.optionalString("displayName"), email: try entry.optionalString("email"),
-                                      admin: try entry.bool("admin") ?? false))
-            }
-            for (index, item) in try top.array("clients").enumerated() {
-                let entry = try SeedObject(item, at: "clients[\(index)]", allowed: [
-                    "name", "redirects", "scope", "impersonation", "publicKey", "executeAs", "allowedAddresses", "clientId", "clientSecret",
-                ])
-                let input = NewOAuth2Client(
-                    name: try entry.string("name"), redirects: try entry.stringArray("redirects") ?? [],
-                    scope: try entry.rule("scope") { try Rules.scope(try entry.string("scope")) },
-                    impersonation: try entry.bool("impersonation") ?? false, publicKey: try entry.optionalString("publicKey"),
-                    executeAs: try entry.optionalString("executeAs"),
-                    allowedAddresses: try entry.rule("allowedAddresses") { try AddressAllowList.parse(try entry.stringArray("allowedAddresses")) })
-                clients.append(SeedClient(input: input, clientId: try entry.optionalString("clientId"),
-                                          clientSecret: try entry.optionalString("clientSecret")))
-            }
-            for (index, item) in try top.array("consumers").enumerated() {
-                let entry = try SeedObject(item, at: "consumers[\(index)]", allowed: [
-                    "key", "name", "description", "publicKey", "callback", "threeLeggedAllowed", "twoLeggedAllowed", "executeAs",
-                    "impersonationAllowed", "allowedAddresses", "signatureMethods",
-                ])
+        guard case .object = value else { throw SeedError("the seed file must be a JSON object") }
+        let top = try SeedEntry(value, at: "seed")
+        let mode = try top.read(allowed: ["users", "clients", "consumers", "consent", "now", "lifetimes"]) { body in
+            now = try body.integer("now", in: 0...Int64(Int32.max) * 1000)
+            return try body.nullableString("consent") ?? nil
+        }
+        if let mode {
+            guard let parsed = ConsentMode(rawValue: mode) else { throw SeedError("seed: consent must be \"page\", \"auto\" or \"deny\"") }
+            consent = parsed
+        }
+        for (index, item) in try top.array("users").enumerated() {
+            users.append(try SeedEntry(item, at: "users[\(index)]").read(allowed: ["name", "password", "displayName", "email", "admin"]) { body in
+                SeedUser(name: try body.string("name"), password: try body.string("password"),
+                         displayName: try body.nullableString("displayName") ?? nil, email: try body.nullableString("email") ?? nil,
+                         admin: try body.bool("admin") ?? false)
+            })
+        }
+        // Clients and consumers are read by the REST API's own rules (§5, §7).
+        for (index, item) in try top.array("clients").enumerated() {
+            clients.append(try SeedEntry(item, at: "clients[\(index)]").read(allowed: ClientRoutes.keys.union(["clientId", "clientSecret"])) { body in
+                SeedClient(input: try ClientRoutes.newClient(body), clientId: try body.nullableString("clientId") ?? nil,
+                           clientSecret: try body.nullableString("clientSecret") ?? nil)
+            })
+        }
+        for (index, item) in try top.array("consumers").enumerated() {
+            consumers.append(try SeedEntry(item, at: "consumers[\(index)]").read(allowed: ConsumerRoutes.keys) { body in
                 var consumer = NewConsumer(
-                    key: try entry.string("key"), name: try entry.string("name"), description: try entry.optionalString("description"),
-                    publicKey: try entry.string("publicKey"), callback: try entry.optionalString("callback"),
-                    threeLeggedAllowed: try entry.bool("threeLeggedAllowed") ?? true, twoLeggedAllowed: try entry.bool("twoLeggedAllowed") ?? false,
-                    executeAs: try entry.optionalString("executeAs"), impersonationAllowed: try entry.bool("impersonationAllowed") ?? false)
-                consumer.allowedAddresses = try entry.rule("allowedAddresses") { try AddressAllowList.parse(try entry.stringArray("allowedAddresses")) }
-                if let names = try entry.stringArray("signatureMethods") {
-                    consumer.signatureMethods = try entry.rule("signatureMethods") {
-                        try names.map { name in
-                            guard let method = SignatureMethod(rawValue: name) else { throw ValidationError("signatureMethods", "unknown method '\(name.prefix(32))'") }
-                            return method
-                        }
-                    }
-                }
-                consumers.append(consumer)
+                    key: try body.string("key"), name: try body.string("name"), description: try body.nullableString("description") ?? nil,
+                    publicKey: try body.string("publicKey"), callback: try body.nullableString("callback") ?? nil,
+                    threeLeggedAllowed: try body.bool("threeLeggedAllowed") ?? true, twoLeggedAllowed: try body.bool("twoLeggedAllowed") ?? false,
+                    executeAs: try body.nullableString("executeAs") ?? nil, impersonationAllowed: try body.bool("impersonationAllowed") ?? false,
+                    signatureMethods: try ConsumerRoutes.signatureMethods(body) ?? SignatureMethod.defaults)
+                consumer.allowedAddresses = try body.allowedAddresses() ?? .any
+                return consumer
+            })
+        }
+        if let value = try top.read(allowed: nil, { $0.members["lifetimes"] }), value != .null {
+            lifetimes = try SeedEntry(value, at: "lifetimes").read(allowed: ["accessToken", "refreshToken", "code"]) { body in
+                Lifetimes(accessToken: try body.integer("accessToken", in: 1...315_360_000),
+                          refreshToken: try body.integer("refreshToken", in: 1...315_360_000),
+                          code: try body.integer("code", in: 1...86_400))
             }
-            if let mode = try top.optionalString("consent") {
-                guard let parsed = ConsentMode(rawValue: mode) else { throw SeedError("seed: consent must be \"page\", \"auto\" or \"deny\"") }
-                consent = parsed
-            }
-            now = try top.integer("now")
-            if let value = top.members["lifetimes"], value != JSONValue.null {
-                let entry = try SeedObject(value, at: "lifetimes", allowed: ["accessToken", "refreshToken", "code"])
-                lifetimes = Lifetimes(accessToken: try entry.integer("accessToken", in: 1...315_360_000),
-                                      refreshToken: try entry.integer("refreshToken", in: 1...315_360_000),
-                                      code: try entry.integer("code", in: 1...86_400))
-            }
-        } catch let error as SeedError {
-            throw error
-        } catch {
-            throw SeedError("seed: \(error)")
         }
     }
 }
@@ -122,76 +106,51 @@ public struct SeedError: Error, CustomStringConvertible, Equatable {
     public init(_ description: String) { self.description = description }
 }
 
-/// One JSON object of a seed file, read key by key like a REST body; errors name `path`.
-struct SeedObject {
+/// One JSON object of a seed file, read with the REST API's `JSONBody` accessors and rules;
+/// their complaints are reported under the entry's path, e.g. `clients[1] (Jira): redirects: …`.
+struct SeedEntry {
     let members: [String: JSONValue]
     let path: String
 
-    init(_ value: JSONValue, at path: String, allowed: Set<String>) throws(SeedError) {
+    init(_ value: JSONValue, at path: String) throws(SeedError) {
         guard case .object(let members) = value else { throw SeedError("\(path): must be a JSON object") }
-        self.path = members["name"].flatMap { if case .string(let name) = $0 { "\(path) (\(name.prefix(64)))" } else { nil } }
-            ?? members["key"].flatMap { if case .string(let key) = $0 { "\(path) (\(key.prefix(64)))" } else { nil } }
-            ?? path
-        let unknown = members.keys.filter { !allowed.contains($0) }.sorted()
-        guard unknown.isEmpty else { throw SeedError("\(self.path): unknown key \(unknown.map { "'\($0.prefix(64))'" }.joined(separator: ", "))") }
         self.members = members
+        self.path = (members["name"] ?? members["key"]).flatMap { if case .string(let label) = $0 { "\(path) (\(label.prefix(64)))" } else { nil } }
+            ?? path
     }
 
-    func fail(_ key: String, _ problem: String) -> SeedError { SeedError("\(path): \(key): \(problem)") }
-
-    func string(_ key: String) throws(SeedError) -> String {
-        guard let value = members[key], value != .null else { throw fail(key, "is required") }
-        guard case .string(let text) = value else { throw fail(key, "must be a string") }
-        return text
-    }
-
-    func optionalString(_ key: String) throws(SeedError) -> String? {
-        guard let value = members[key], value != .null else { return nil }
-        guard case .string(let text) = value else { throw fail(key, "must be a string") }
-        return text
-    }
-
-    func bool(_ key: String) throws(SeedError) -> Bool? {
-        guard let value = members[key], value != .null else { return nil }
-        guard case .bool(let flag) = value else { throw fail(key, "must be true or false") }
-        return flag
-    }
-
-    func integer(_ key: String, in range: ClosedRange<Int64> = 0...Int64(Int32.max) * 1000) throws(SeedError) -> Int64? {
-        guard let value = members[key], value != .null else { return nil }
-        guard case .number(let number) = value, number == number.rounded(), let whole = Int64(exactly: number), range.contains(whole) else {
-            throw fail(key, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+    /// Runs `body` on the entry (only `allowed` keys may appear, unless nil), naming the entry in any error.
+    func read<T>(allowed: Set<String>?, _ body: (JSONBody) throws -> T) throws(SeedError) -> T {
+        if let allowed {
+            let unknown = members.keys.filter { !allowed.contains($0) }.sorted()
+            guard unknown.isEmpty else { throw SeedError("\(path): unknown key \(unknown.map { "'\($0.prefix(64))'" }.joined(separator: ", "))") }
         }
-        return whole
-    }
-
-    func stringArray(_ key: String) throws(SeedError) -> [String]? {
-        guard let value = members[key], value != .null else { return nil }
-        guard case .array(let items) = value else { throw fail(key, "must be an array of strings") }
-        var strings: [String] = []
-        for item in items {
-            guard case .string(let text) = item else { throw fail(key, "must be an array of strings") }
-            strings.append(text)
-        }
-        return strings
-    }
-
-    func array(_ key: String) throws(SeedError) -> [JSONValue] {
-        guard let value = members[key], value != .null else { return [] }
-        guard case .array(let items) = value else { throw fail(key, "must be an array") }
-        return items
-    }
-
-    /// Runs one of the REST rules, reporting its complaint under this entry.
-    func rule<T>(_ key: String, _ check: () throws -> T) throws(SeedError) -> T {
         do {
-            return try check()
-        } catch let error as SeedError {
-            throw error
+            return try body(JSONBody(members: members))
         } catch let error as ValidationError {
             throw SeedError("\(path): \(error.description)")
         } catch {
-            throw fail(key, "\(error)")
+            throw SeedError("\(path): \(error)")
         }
+    }
+
+    /// The array under `key` (absent or null: none).
+    func array(_ key: String) throws(SeedError) -> [JSONValue] {
+        try read(allowed: nil) { body in
+            guard let value = body.members[key], value != .null else { return [] }
+            guard case .array(let items) = value else { throw ValidationError(key, "must be an array") }
+            return items
+        }
+    }
+}
+
+extension JSONBody {
+    /// Absent (or null) → nil; a whole number in `range` → it.
+    func integer(_ key: String, in range: ClosedRange<Int64>) throws -> Int64? {
+        guard let value = members[key], value != .null else { return nil }
+        guard case .number(let number) = value, number == number.rounded(), let whole = Int64(exactly: number), range.contains(whole) else {
+            throw ValidationError(key, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return whole
     }
 }
