@@ -164,9 +164,7 @@ struct RecordNonce: PreparedLookup {
     static let sql = """
         WITH fresh AS (INSERT INTO oauth1_nonces (consumer_key, nonce, timestamp) VALUES ($1, $2, $3)
                        ON CONFLICT DO NOTHING RETURNING 1),
-             audited AS (INSERT INTO audit (time, actor, client, subject, action, outcome, detail)
-                         SELECT $4::int8, $5::text, $6::text, $7::text, $8::text, $9::text, $10::text
-                         FROM fresh WHERE $8::text IS NOT NULL)
+             audited AS (\(AuditColumns.insert(from: "fresh", first: 4)))
         SELECT count(*) FROM fresh
         """
     var consumerKey: String
@@ -179,13 +177,7 @@ struct RecordNonce: PreparedLookup {
         binds.append(consumerKey)
         binds.append(nonce)
         binds.append(timestamp)
-        binds.append(audit?.time)
-        binds.append(audit?.actor)
-        binds.append(audit?.client)
-        binds.append(audit?.subject)
-        binds.append(audit?.action)
-        binds.append(audit?.outcome.rawValue)
-        binds.append(audit?.detail)
+        AuditColumns.bind(audit, &binds)
         return binds
     }
 }

@@ -217,6 +217,18 @@ struct TokenColumns: Sendable {
         binds.append(scopes); binds.append(modes); binds.append(issued); binds.append(expires)
     }
 
+    /// Two CTEs that record a link's and a consent's use at `now` when a row of `source` exists
+    /// (to the minute: `PostgresStore.stale`); the arguments are SQL expressions (parameters).
+    static func recordUse(after source: String, clientId: String, consentUser: String, now: String) -> String {
+        """
+        used_client AS (UPDATE oauth2_clients SET last_used_at = \(now)
+                        WHERE client_id = \(clientId) AND \(PostgresStore.stale("last_used_at", now)) AND EXISTS (SELECT 1 FROM \(source))),
+        used_consent AS (UPDATE oauth2_consents SET last_used_at = \(now)
+                         WHERE client_id = \(clientId) AND user_name = \(consentUser) AND \(PostgresStore.stale("last_used_at", now))
+                           AND EXISTS (SELECT 1 FROM \(source)))
+        """
+    }
+
     /// `INSERT … SELECT` of the tokens whose arrays are parameters `$first…$first+8`, once per row of `source`.
     static func insert(from source: String, first: Int) -> String {
         let p = (first..<first + 9).map { "$\($0)" }
@@ -226,6 +238,30 @@ struct TokenColumns: Sendable {
             FROM \(source), unnest(\(p[0])::text[], \(p[1])::text[], \(p[2])::text[], \(p[3])::text[], \(p[4])::text[],
                                  \(p[5])::text[], \(p[6])::text[], \(p[7])::int8[], \(p[8])::int8[])
                  AS t(digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at)
+            """
+    }
+}
+
+/// An optional audit entry as seven parameters, inserted in the same statement as the change
+/// it describes (the token and nonce paths).
+enum AuditColumns {
+    static func bind(_ entry: AuditEntry?, _ binds: inout PostgresBindings) {
+        binds.append(entry?.time)
+        binds.append(entry?.actor)
+        binds.append(entry?.client)
+        binds.append(entry?.subject)
+        binds.append(entry?.action)
+        binds.append(entry?.outcome.rawValue)
+        binds.append(entry?.detail)
+    }
+
+    /// `INSERT … SELECT` of the entry in parameters `$first…$first+6` once per row of `source`, if there is one.
+    static func insert(from source: String, first: Int) -> String {
+        let p = (first..<first + 7).map { "$\($0)" }
+        return """
+            INSERT INTO audit (time, actor, client, subject, action, outcome, detail)
+            SELECT \(p[0])::int8, \(p[1])::text, \(p[2])::text, \(p[3])::text, \(p[4])::text, \(p[5])::text, \(p[6])::text
+            FROM \(source) WHERE \(p[4])::text IS NOT NULL
             """
     }
 }
@@ -257,11 +293,7 @@ struct RedeemCode: PreparedLookup {
                        WHERE digest = $1 AND client_id = $2 AND used_at IS NULL AND expires_at > $3
                        RETURNING 1),
              issued AS (\(TokenColumns.insert(from: "spent", first: 5))),
-             used_client AS (UPDATE oauth2_clients SET last_used_at = $3
-                             WHERE client_id = $2 AND \(PostgresStore.stale("last_used_at", "$3")) AND EXISTS (SELECT 1 FROM spent)),
-             used_consent AS (UPDATE oauth2_consents SET last_used_at = $3
-                              WHERE client_id = $2 AND user_name = $4 AND \(PostgresStore.stale("last_used_at", "$3"))
-                                AND EXISTS (SELECT 1 FROM spent))
+             \(TokenColumns.recordUse(after: "spent", clientId: "$2", consentUser: "$4::text", now: "$3"))
         SELECT count(*) FROM spent
         """
     var digest: String
@@ -290,11 +322,7 @@ struct RotateRefreshToken: PreparedLookup {
                            AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $3
                          RETURNING 1),
              issued AS (\(TokenColumns.insert(from: "rotated", first: 5))),
-             used_client AS (UPDATE oauth2_clients SET last_used_at = $3
-                             WHERE client_id = $2 AND \(PostgresStore.stale("last_used_at", "$3")) AND EXISTS (SELECT 1 FROM rotated)),
-             used_consent AS (UPDATE oauth2_consents SET last_used_at = $3
-                              WHERE client_id = $2 AND user_name = $4::text AND \(PostgresStore.stale("last_used_at", "$3"))
-                                AND EXISTS (SELECT 1 FROM rotated))
+             \(TokenColumns.recordUse(after: "rotated", clientId: "$2", consentUser: "$4::text", now: "$3"))
         SELECT count(*) FROM rotated
         """
     var digest: String
@@ -324,14 +352,8 @@ struct SaveTokens: PreparedLookup {
                      ON CONFLICT DO NOTHING RETURNING 1),
              allowed AS (SELECT 1 WHERE $2::text IS NULL OR EXISTS (SELECT 1 FROM jti)),
              issued AS (\(TokenColumns.insert(from: "allowed", first: 14))),
-             used_client AS (UPDATE oauth2_clients SET last_used_at = $6
-                             WHERE client_id = $4::text AND \(PostgresStore.stale("last_used_at", "$6")) AND EXISTS (SELECT 1 FROM allowed)),
-             used_consent AS (UPDATE oauth2_consents SET last_used_at = $6
-                              WHERE client_id = $4::text AND user_name = $5::text AND \(PostgresStore.stale("last_used_at", "$6"))
-                                AND EXISTS (SELECT 1 FROM allowed)),
-             audited AS (INSERT INTO audit (time, actor, client, subject, action, outcome, detail)
-                         SELECT $7::int8, $8::text, $9::text, $10::text, $11::text, $12::text, $13::text
-                         FROM allowed WHERE $11::text IS NOT NULL)
+             \(TokenColumns.recordUse(after: "allowed", clientId: "$4::text", consentUser: "$5::text", now: "$6")),
+             audited AS (\(AuditColumns.insert(from: "allowed", first: 7)))
         SELECT count(*) FROM allowed
         """
     var tokens: TokenColumns
@@ -349,13 +371,7 @@ struct SaveTokens: PreparedLookup {
         binds.append(clientId)
         binds.append(consentUser)
         binds.append(now)
-        binds.append(audit?.time)
-        binds.append(audit?.actor)
-        binds.append(audit?.client)
-        binds.append(audit?.subject)
-        binds.append(audit?.action)
-        binds.append(audit?.outcome.rawValue)
-        binds.append(audit?.detail)
+        AuditColumns.bind(audit, &binds)
         tokens.bind(&binds)
         return binds
     }

@@ -159,16 +159,13 @@ public final class PostgresStore: Sendable, Service {
         if payload.hasPrefix(Self.messagePrefix) {
             let message = String(payload.dropFirst(Self.messagePrefix.count))
             for handler in remoteChangeHandlers.withLock({ $0 }) { handler(message) }
-        } else if let kind = ChangeKind(rawValue: payload) {
-            cache(for: kind)?()
-        }
-    }
-
-    func cache(for kind: ChangeKind) -> (@Sendable () -> Void)? {
-        switch kind {
-        case .users: { self.userCache.invalidate() }
-        case .clients: { self.clientCache.invalidate() }
-        case .consumers: { self.consumerCache.invalidate() }
+        } else {
+            switch ChangeKind(rawValue: payload) {
+            case .users: userCache.invalidate()
+            case .clients: clientCache.invalidate()
+            case .consumers: consumerCache.invalidate()
+            case nil: break
+            }
         }
     }
 
