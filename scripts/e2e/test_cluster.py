@@ -536,6 +536,17 @@ def test_jwt_bearer_jti_spent_on_one_node_is_spent_on_the_other(cluster, admin_a
 # Concurrent redemption on both nodes: exactly once
 # --------------------------------------------------------------------------------------------
 
+def redeemed_once_on_both_nodes(cluster, client, data, what):
+    """Sends the same token request to A and B at once: exactly one gets 200, the other
+    invalid_grant. Returns the winning response and "A" or "B"."""
+    results = race(cluster, lambda sess, node: token_request(node, client, data, sess))
+    ok = [r for r in results if r.status_code == 200]
+    refused = [r for r in results if r.status_code != 200]
+    assert len(ok) == 1, f"{what} was redeemed {len(ok)} times: " + " | ".join(describe(r) for r in results)
+    assert refused[0].status_code == 400 and json_of(refused[0])["error"] == "invalid_grant", describe(refused[0])
+    return ok[0], "A" if results[0].status_code == 200 else "B"
+
+
 def test_code_redeemed_concurrently_on_both_nodes_succeeds_exactly_once(cluster, admin_a):
     person = Person(admin_a, cluster)
     redirect = redirect_uri()
@@ -545,14 +556,10 @@ def test_code_redeemed_concurrently_on_both_nodes_succeeds_exactly_once(cluster,
     for _ in range(ROUNDS):
         code, verifier = person.code(cluster.a, client, redirect)
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "code_verifier": verifier}
-        results = race(cluster, lambda sess, node: token_request(node, client, data, sess))
-        ok = [r for r in results if r.status_code == 200]
-        refused = [r for r in results if r.status_code != 200]
-        assert len(ok) == 1, "the code was redeemed " + str(len(ok)) + " times: " + " | ".join(describe(r) for r in results)
-        assert refused[0].status_code == 400 and json_of(refused[0])["error"] == "invalid_grant", describe(refused[0])
-        winners.append("A" if results[0].status_code == 200 else "B")
+        won, winner = redeemed_once_on_both_nodes(cluster, client, data, "the code")
+        winners.append(winner)
         # The refused one was a second use of the code: what the winner got is revoked (§6).
-        token = ok[0].json()["access_token"]
+        token = won.json()["access_token"]
         assert introspect(cluster.b, token, introspector) == INACTIVE, "the winner's token survived the second use"
     FIGURES["concurrent code redemption on both nodes: winner per round"] = {
         "rounds": ROUNDS, "A": winners.count("A"), "B": winners.count("B")}
@@ -567,15 +574,10 @@ def test_refresh_token_redeemed_concurrently_on_both_nodes_succeeds_exactly_once
     for _ in range(ROUNDS):
         grant = person.tokens(cluster.a, client, redirect)
         data = {"grant_type": "refresh_token", "refresh_token": grant["refresh_token"]}
-        results = race(cluster, lambda sess, node: token_request(node, client, data, sess))
-        ok = [r for r in results if r.status_code == 200]
-        refused = [r for r in results if r.status_code != 200]
-        assert len(ok) == 1, "the refresh token was redeemed " + str(len(ok)) + " times: " + \
-            " | ".join(describe(r) for r in results)
-        assert refused[0].status_code == 400 and json_of(refused[0])["error"] == "invalid_grant", describe(refused[0])
-        winners.append("A" if results[0].status_code == 200 else "B")
+        won, winner = redeemed_once_on_both_nodes(cluster, client, data, "the refresh token")
+        winners.append(winner)
         # The loser presented a rotated refresh token: the whole grant is revoked (§6).
-        assert introspect(cluster.a, ok[0].json()["access_token"], introspector) == INACTIVE
+        assert introspect(cluster.a, won.json()["access_token"], introspector) == INACTIVE
         assert introspect(cluster.a, grant["access_token"], introspector) == INACTIVE
     FIGURES["concurrent refresh on both nodes: winner per round"] = {
         "rounds": ROUNDS, "A": winners.count("A"), "B": winners.count("B")}
