@@ -49,6 +49,17 @@ public final class SQLiteStore: Sendable {
         commits = GroupCommit(writer: writer)
     }
 
+    /// A private in-memory database holding a copy of `source`'s (fixture mode's reset and
+    /// sandboxes, INTERFACE §12): SQLite's online backup, page by page, in one step.
+    public init(copying source: SQLiteStore) throws {
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        let queue = try DatabaseQueue(configuration: config)
+        try source.writer.backup(to: queue)
+        writer = queue
+        commits = GroupCommit(writer: writer)
+    }
+
     /// The journal mode SQLite reports ("wal" for a file database).
     public func journalMode() async throws -> String {
         try await writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }

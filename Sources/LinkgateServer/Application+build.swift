@@ -17,22 +17,39 @@ public func buildApplication(
     config: ServerConfig, store: any ServerStore, logger: Logger, now: @escaping @Sendable () -> Int64 = epochSeconds,
     storeHealth: (@Sendable () async -> Bool)? = nil, cluster: (any ClusterBus)? = nil
 ) async throws -> some ApplicationProtocol {
+    let router = try await buildRouter(config: config, store: store, logger: logger, now: now, storeHealth: storeHealth, cluster: cluster)
+    return Application(
+        router: router,
+        server: .http1(configuration: http1Configuration(config: config, logger: logger)),
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "Linkgate"),
+        services: [PruneService(store: store, interval: .seconds(60), now: now, logger: logger)],
+        logger: logger)
+}
+
+/// Every route of one Linkgate server on `store`: the whole server of `serve`, or (with
+/// `fixture`) one fixture server or sandbox, which adds the control API, scripted faults, the
+/// request journal and the debugging aids of INTERFACE §12.
+func buildRouter(
+    config: ServerConfig, store: any ServerStore, logger: Logger, now: @escaping @Sendable () -> Int64,
+    storeHealth: (@Sendable () async -> Bool)? = nil, cluster: (any ClusterBus)? = nil,
+    pages: Pages? = nil, fixture: FixtureInstance? = nil
+) async throws -> Router<LinkgateContext> {
     let audit = AuditLog(store: store, now: now)
     let accounts = UserAccounts(store: store, hasher: config.passwordHasher, pool: config.kdfPool, audit: audit, now: now)
     let sessions = Sessions(store: store, secureCookies: config.secureCookies, now: now)
     let registry = ClientRegistry(store: store, now: now)
-    let oauth2 = AuthorizationServer(config: OAuth2Config(issuer: config.baseURL), clients: store, grants: store,
-                                     registry: registry, audit: audit, now: now)
-    let oauth1Verifier = RequestVerifier(store: store, users: store, audit: audit, now: now)
+    let oauth2 = AuthorizationServer(config: fixture?.mode.oauth2Config(issuer: config.baseURL) ?? OAuth2Config(issuer: config.baseURL),
+                                     clients: store, grants: store, registry: registry, audit: audit, now: now)
+    let oauth1Verifier = RequestVerifier(store: store, users: store, audit: audit, now: now, revealsBaseString: fixture != nil)
     let oauth1Flow = ThreeLeggedFlow(verifier: oauth1Verifier, store: store, now: now)
+    let resolvedPages = if let pages { pages } else { try await Pages(resourcesPath: config.resourcesPath) }
     let services = Services(
         config: config, store: store, accounts: accounts, clients: registry, sessions: sessions,
         auth: Authenticator(accounts: accounts, sessions: sessions, oauth2: oauth2, oauth1: oauth1Verifier, oauth1Flow: oauth1Flow,
                             config: config, audit: audit, addresses: ClientAddressResolver(trustedProxies: config.trustedProxies)),
-        pages: try await Pages(resourcesPath: config.resourcesPath), oauth2: oauth2,
+        pages: resolvedPages, oauth2: oauth2,
         consumers: ConsumerRegistry(store: store, users: store, now: now), oauth1Flow: oauth1Flow,
-        identity: try await ServerIdentity.load(from: store), audit: audit, now: now)
-    let staticFiles = try StaticFiles(resourcesPath: config.resourcesPath)
+        identity: try await ServerIdentity.load(from: store), audit: audit, now: now, fixture: fixture?.mode)
     if let cluster {
         LockoutSync(bus: cluster, throttles: ["password": accounts.throttle, "client_secret": oauth2.clientThrottle],
                     now: now, logger: logger).start()
@@ -41,10 +58,14 @@ public func buildApplication(
     let router = Router(context: LinkgateContext.self)
     router.add(middleware: RequestLogMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())
+    if let fixture {
+        if !fixture.mode.mountPath.isEmpty { router.add(middleware: MountMiddleware(path: fixture.mode.mountPath)) }
+        router.add(middleware: FixtureMiddleware(services: services, fixture: fixture.mode))
+    }
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: BodyLimitMiddleware())
     StatusRoutes(storeHealth: storeHealth).add(to: router)
-    staticFiles.add(to: router)
+    try StaticFiles(resourcesPath: config.resourcesPath).add(to: router)
     WebRoutes(services: services).add(to: router)
     MyselfRoutes(services: services).add(to: router)
     UserRoutes(services: services).add(to: router)
@@ -59,13 +80,11 @@ public func buildApplication(
     LinksConsole(console: Console(services: services)).add(to: router)
     UsersConsole(console: Console(services: services)).add(to: router)
     AuditConsole(console: Console(services: services)).add(to: router)
-
-    return Application(
-        router: router,
-        server: .http1(configuration: http1Configuration(config: config, logger: logger)),
-        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "Linkgate"),
-        services: [PruneService(store: store, interval: .seconds(60), now: now, logger: logger)],
-        logger: logger)
+    if let fixture {
+        FixtureRoutes(services: services, instance: fixture).add(to: router)
+        RequestsConsole(console: Console(services: services)).add(to: router)
+    }
+    return router
 }
 
 /// HTTP/1 connection limits (INTERFACE §10 "Connections"): Hummingbird's idle timeout and NIO's

@@ -20,4 +20,6 @@ struct Services: Sendable {
     let identity: ServerIdentity
     let audit: AuditLog
     let now: @Sendable () -> Int64
+    /// Set in fixture mode only (INTERFACE §12).
+    var fixture: FixtureMode? = nil
 }

@@ -27,8 +27,13 @@ public struct RequestVerifier: Sendable {
     let now: @Sendable () -> Int64
     /// Refusals by network are audited at most once a minute per (consumer, address).
     let refusals = UsageThrottle()
+    /// Fixture mode's debugging aid (INTERFACE §12): a refused signature also answers
+    /// `oauth_signature_base_string`, the base string this server computed. `serve` never sets it.
+    let revealsBaseString: Bool
 
-    public init(store: any OAuth1Store, users: any UserStore, audit: AuditLog, now: @escaping @Sendable () -> Int64) {
+    public init(store: any OAuth1Store, users: any UserStore, audit: AuditLog, now: @escaping @Sendable () -> Int64,
+                revealsBaseString: Bool = false) {
+        self.revealsBaseString = revealsBaseString
         self.store = store
         self.users = users
         self.keys = PublicKeyCache()
@@ -75,9 +80,37 @@ public struct RequestVerifier: Sendable {
         guard let signature = Base64URL.decode(encodedSignature),
               let key = keys.key(for: consumer),
               key.verify(signature: signature, message: Array(baseString.utf8), digest: method.digest) else {
-            throw OAuth1Problem(.signatureInvalid, "the \(method.rawValue) signature does not verify for this request")
+            throw OAuth1Problem(.signatureInvalid, "the \(method.rawValue) signature does not verify for this request",
+                                parameters: revealsBaseString ? [("oauth_signature_base_string", baseString)] : [])
         }
         return Verified(parameters: params, consumer: consumer)
+    }
+
+    /// What fixture mode's journal shows of a signed request (INTERFACE §12).
+    public struct Inspection: Sendable {
+        public let consumerKey: String
+        public let token: String?
+        /// The signed parameters (RFC 5849 §3.4.1.3), for a base string with secrets masked.
+        public let signedParameters: [ProtocolParameters.Pair]
+        /// Whether the consumer's key verifies the base string this server computes.
+        public let signatureValid: Bool
+    }
+
+    /// Inspects a signed request: nil when it carries no usable OAuth parameters. Checks nothing
+    /// else and spends nothing.
+    public func inspect(_ request: SignedRequest) async -> Inspection? {
+        guard let params = try? ProtocolParameters.collect(request) else { return nil }
+        let baseString = SignatureBaseString.make(method: request.method, baseStringURI: request.baseStringURI,
+                                                  parameters: params.signedParameters)
+        var valid = false
+        if let consumer = try? await store.consumer(key: params.consumerKey),
+           let method = SignatureMethod(rawValue: params.signatureMethod), consumer.signatureMethods.contains(method),
+           let signature = Base64URL.decode(params.signature.filter { !$0.isWhitespace }),
+           let key = keys.key(for: consumer) {
+            valid = key.verify(signature: signature, message: Array(baseString.utf8), digest: method.digest)
+        }
+        return Inspection(consumerKey: params.consumerKey, token: params.token, signedParameters: params.signedParameters,
+                          signatureValid: valid)
     }
 
     /// The signature, then the consumer's network restriction (INTERFACE §10): a genuine request

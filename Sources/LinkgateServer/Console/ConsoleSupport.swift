@@ -42,8 +42,9 @@ struct Console {
         var all = values
         all["csrfToken"] = session.csrfToken
         all["admin"] = ["name": session.user.name, "displayName": session.user.displayName]
-        all["nav"] = ["links", "users", "audit"].map { ["id": $0, "label": $0 == "links" ? "Application links" : $0.capitalized,
-                                                        "href": $0 == "links" ? "/admin" : "/admin/\($0)", "current": $0 == section] }
+        let sections = ["links", "users", "audit"] + (services.fixture == nil ? [] : ["requests"])
+        all["nav"] = sections.map { ["id": $0, "label": $0 == "links" ? "Application links" : $0.capitalized,
+                                     "href": $0 == "links" ? "/admin" : "/admin/\($0)", "current": $0 == section] }
         return try services.pages.render(template, all, status: status)
     }
 

@@ -29,9 +29,15 @@ struct OAuth2Routes {
     /// trusted client + redirect → logged in → valid request → consent remembered? → code.
     @Sendable func authorize(_ request: Request, context: LinkgateContext) async throws -> Response {
         let (params, trusted) = try await trustedRequest(request.queryPairs)
+        // Fixture mode (INTERFACE §12): `consent: "deny"` refuses every request at once, no page.
+        if services.fixture?.consent == .deny {
+            return seeOther(AuthorizeRequest.errorRedirect(.init(.accessDenied, "the fixture denies every authorization request"),
+                                                           redirectURI: trusted.redirectURI, state: trusted.state))
+        }
         let session = try await loggedIn(request)
         let authorization = try validate(params, trusted, session.user)
-        if try await server.needsConsent(authorization, user: session.user) {
+        // Fixture mode's `consent: "auto"` approves without the page.
+        if services.fixture?.consent != .auto, try await server.needsConsent(authorization, user: session.user) {
             return seeOther(Self.consentPath + "?" + (request.uri.query ?? ""))
         }
         return seeOther(try await server.approve(authorization, user: session.user))

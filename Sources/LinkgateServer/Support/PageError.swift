@@ -10,15 +10,26 @@ struct PageError: Error, HTTPResponseError {
     static func forbidden(_ message: String) -> PageError { .init(status: .forbidden, title: "Request refused", message: message) }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
+        let base = HTML.escape(PageChrome.base)
+        let banner = PageChrome.fixtureBanner
+            ? #"<div class="fixture-banner" role="note" id="fixture-banner">fixture — not for production</div>"# : ""
         let html = """
             <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">\
-            <title>\(HTML.escape(title)) – Linkgate</title><link rel="stylesheet" href="/static/linkgate.css"></head>\
-            <body><main class="card"><h1>\(HTML.escape(title))</h1><p>\(HTML.escape(message))</p><p><a href="/">Back to Linkgate</a></p></main></body></html>
+            <title>\(HTML.escape(title)) – Linkgate</title><link rel="stylesheet" href="\(base)/static/linkgate.css"></head>\
+            <body>\(banner)<main class="card"><h1>\(HTML.escape(title))</h1><p>\(HTML.escape(message))</p><p><a href="\(base)/">Back to Linkgate</a></p></main></body></html>
             """
         var headers: HTTPFields = [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"]
         headers[.pragma] = "no-cache"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
+}
+
+/// What error pages, which are rendered without `Pages`, need to know of the server answering:
+/// a fixture sandbox's base path and fixture mode's banner (INTERFACE §12). Set per request by
+/// `FixtureMiddleware`; `serve` leaves the defaults.
+enum PageChrome {
+    @TaskLocal static var base = ""
+    @TaskLocal static var fixtureBanner = false
 }
 
 enum HTML {
