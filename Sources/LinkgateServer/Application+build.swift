@@ -42,6 +42,7 @@ func buildRouter(
                                      clients: store, grants: store, registry: registry, audit: audit, now: now)
     let oauth1Verifier = RequestVerifier(store: store, users: store, audit: audit, now: now, revealsBaseString: fixture != nil)
     let oauth1Flow = ThreeLeggedFlow(verifier: oauth1Verifier, store: store, now: now)
+    let identity = if let fixture { fixture.mode.identity } else { IdentityCell(try await ServerIdentity.load(from: store)) }
     let resolvedPages = if let pages { pages } else { try await Pages(resourcesPath: config.resourcesPath) }
     let services = Services(
         config: config, store: store, accounts: accounts, clients: registry, sessions: sessions,
@@ -49,7 +50,7 @@ func buildRouter(
                             config: config, audit: audit, addresses: ClientAddressResolver(trustedProxies: config.trustedProxies)),
         pages: resolvedPages, oauth2: oauth2,
         consumers: ConsumerRegistry(store: store, users: store, now: now), oauth1Flow: oauth1Flow,
-        identity: try await ServerIdentity.load(from: store), audit: audit, now: now, fixture: fixture?.mode)
+        identity: identity, audit: audit, now: now, fixture: fixture?.mode)
     if let cluster {
         LockoutSync(bus: cluster, throttles: ["password": accounts.throttle, "client_secret": oauth2.clientThrottle],
                     now: now, logger: logger).start()

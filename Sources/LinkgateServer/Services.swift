@@ -17,7 +17,7 @@ struct Services: Sendable {
     let oauth2: AuthorizationServer
     let consumers: ConsumerRegistry
     let oauth1Flow: ThreeLeggedFlow
-    let identity: ServerIdentity
+    let identity: IdentityCell
     let audit: AuditLog
     let now: @Sendable () -> Int64
     /// Set in fixture mode only (INTERFACE §12).

@@ -214,7 +214,7 @@ struct LinksConsole {
 
     @Sendable func newOAuth1(_ request: Request, context: LinkgateContext) async throws -> Response {
         let session = try await console.admin(request)
-        return try renderOAuth1Form(session, values: ["threeLeggedAllowed": "on", Self.signatureField(.rsaSHA1): "on"], errors: [:], editing: nil)
+        return try await renderOAuth1Form(session, values: ["threeLeggedAllowed": "on", Self.signatureField(.rsaSHA1): "on"], errors: [:], editing: nil)
     }
 
     @Sendable func createOAuth1(_ request: Request, context: LinkgateContext) async throws -> Response {
@@ -245,9 +245,9 @@ struct LinksConsole {
             _ = try await AdminActions(services: services, admin: session.user.name).registerConsumer(input)
             return seeOther("/admin?notice=saved")
         } catch let error as ValidationError {
-            return try renderOAuth1Form(session, values: values, errors: Console.fieldErrors(error), editing: nil, status: .badRequest)
+            return try await renderOAuth1Form(session, values: values, errors: Console.fieldErrors(error), editing: nil, status: .badRequest)
         } catch StoreError.conflict(let message) {
-            return try renderOAuth1Form(session, values: values, errors: ["key": message], editing: nil, status: .conflict)
+            return try await renderOAuth1Form(session, values: values, errors: ["key": message], editing: nil, status: .conflict)
         }
     }
 
@@ -263,7 +263,7 @@ struct LinksConsole {
         if consumer.twoLeggedAllowed { values["twoLeggedAllowed"] = "on" }
         if consumer.impersonationAllowed { values["impersonationAllowed"] = "on" }
         for method in consumer.signatureMethods { values[Self.signatureField(method)] = "on" }
-        return try renderOAuth1Form(session, values: values, errors: [:], editing: consumer)
+        return try await renderOAuth1Form(session, values: values, errors: [:], editing: consumer)
     }
 
     @Sendable func updateOAuth1(_ request: Request, context: LinkgateContext) async throws -> Response {
@@ -282,7 +282,7 @@ struct LinksConsole {
             _ = try await AdminActions(services: services, admin: session.user.name).updateConsumer(consumer.key, change)
             return seeOther("/admin?notice=saved")
         } catch let error as ValidationError {
-            return try renderOAuth1Form(session, values: values, errors: Console.fieldErrors(error), editing: consumer, status: .badRequest)
+            return try await renderOAuth1Form(session, values: values, errors: Console.fieldErrors(error), editing: consumer, status: .badRequest)
         }
     }
 
@@ -336,7 +336,8 @@ struct LinksConsole {
     }
 
     private func renderOAuth1Form(_ session: Sessions.Current, values: [String: String], errors: [String: String], editing: Consumer?,
-                                  status: HTTPResponse.Status = .ok) throws -> Response {
+                                  status: HTTPResponse.Status = .ok) async throws -> Response {
+        let identity = try await services.identity.value()
         let action = editing.map { "/admin/links/oauth1/\(FormURLEncoded.encode($0.key))/edit" } ?? "/admin/links/oauth1/new"
         return try console.render("admin-oauth1-form", session, [
             "title": editing.map { "Edit \($0.name)" } ?? "New OAuth 1.0a link", "action": action, "editing": editing != nil,
@@ -347,7 +348,7 @@ struct LinksConsole {
                 ["name": method.rawValue, "field": Self.signatureField(method), "id": Self.signatureField(method).lowercased(),
                  "checked": values[Self.signatureField(method)] != nil]
             },
-            "server": ["consumerKey": services.identity.consumerKey, "publicKey": services.identity.publicKey.base64DER,
+            "server": ["consumerKey": identity.consumerKey, "publicKey": identity.publicKey.base64DER,
                        "consumerInfoURL": services.config.baseURL + "/plugins/servlet/oauth/consumer-info",
                        "manifestURL": services.config.baseURL + "/rest/applinks/1.0/manifest", "baseURL": services.config.baseURL],
         ], section: "links", status: status)

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import LinkgateCore
 import LinkgateCrypto
@@ -16,12 +17,19 @@ final class FixtureMode: Sendable {
     let clock: FixtureClock
     let faults = FaultBook()
     let journal = Journal()
+    /// The host's RSA key; a sandbox has its own consumer key and applinks id (it is another
+    /// application to link to). Kept across resets.
+    let identity: IdentityCell
 
-    init(id: String?, seed: SeedFile) {
+    init(id: String?, seed: SeedFile, hostIdentity: IdentityCell) {
         self.id = id
         mountPath = id.map { "/s/" + $0 } ?? ""
         self.seed = seed
         clock = FixtureClock(start: seed.now)
+        identity = id == nil ? hostIdentity : IdentityCell(making: Task {
+            let host = try await hostIdentity.value()
+            return ServerIdentity(consumerKey: ServerIdentity.newConsumerKey(), publicKey: host.publicKey, applicationId: SecureRandom.uuid())
+        })
     }
 
     var consent: SeedFile.ConsentMode { seed.consent }
@@ -59,9 +67,9 @@ final class FixtureInstance: Sendable {
         return config
     }
 
-    /// Seeds a copy of `blank` (migrated, with the server's identity) and builds its routes.
+    /// Seeds a copy of `blank` (migrated, empty) and builds its routes.
     static func make(id: String?, seed: SeedFile, host: FixtureHost, blank: any ServerStore) async throws -> FixtureInstance {
-        let mode = FixtureMode(id: id, seed: seed)
+        let mode = FixtureMode(id: id, seed: seed, hostIdentity: host.identity)
         let config = host.config
         let store = try host.stores.copy(blank)
         let accounts = UserAccounts(store: store, hasher: config.passwordHasher, now: mode.clock.now)
@@ -100,6 +108,9 @@ final class FixtureHost: Sendable {
     let controlToken: String
     let logger: Logger
     let stores: InMemoryStores
+    /// The server's RSA key and ids, shared by the main server and every sandbox and kept across
+    /// resets; generated in the background while the fixture starts.
+    let identity: IdentityCell
     private let library: Pages
     private let blank: any ServerStore
     private let sandboxes = Mutex<[String: FixtureInstance]>([:])
@@ -109,6 +120,12 @@ final class FixtureHost: Sendable {
                  blank: any ServerStore) {
         settings = Mutex(config)
         self.stores = stores
+        // Off the event loops (Swift concurrency runs on them here): RSA key generation takes ~0.2 s.
+        identity = IdentityCell(making: Task {
+            try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(with: Result { try ServerIdentity.generate() }) }
+            }
+        })
         self.controlToken = controlToken
         self.logger = logger
         self.library = library
@@ -118,8 +135,6 @@ final class FixtureHost: Sendable {
     /// The host and its main fixture server, seeded with `seed`.
     static func start(config: ServerConfig, seed: SeedFile, stores: InMemoryStores, logger: Logger) async throws -> FixtureHost {
         let blank = try stores.empty()
-        // The server's RSA key and ids are made once and shared by every sandbox.
-        _ = try await ServerIdentity.load(from: blank)
         let host = FixtureHost(config: config, controlToken: SecureRandom.token(), logger: logger,
                                library: try await Pages(resourcesPath: config.resourcesPath), stores: stores, blank: blank)
         let main = try await FixtureInstance.make(id: nil, seed: seed, host: host, blank: blank)

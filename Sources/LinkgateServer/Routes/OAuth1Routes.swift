@@ -97,7 +97,7 @@ struct OAuth1Routes {
 
     /// This server's own consumer information: its RSA public key (Atlassian's format).
     @Sendable func consumerInfo(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let identity = services.identity
+        let identity = try await services.identity.value()
         let info = ConsumerInfo(key: identity.consumerKey, name: "Linkgate", publicKey: identity.publicKey.base64DER,
                                 description: "Linkgate at \(services.config.baseURL)", callback: nil)
         return Response(status: .ok, headers: [.contentType: "application/xml; charset=utf-8"],
@@ -112,7 +112,7 @@ struct OAuth1Routes {
 
     /// The applinks manifest: XML, or JSON when asked for (`Accept: application/json`).
     @Sendable func manifest(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let id = services.identity.applicationId, base = services.config.baseURL
+        let id = try await services.identity.value().applicationId, base = services.config.baseURL
         if request.headers[.accept]?.lowercased().contains("application/json") == true {
             return jsonResponse(.object([
                 "id": .string(id), "name": .string("Linkgate"), "typeId": .string("generic"), "version": .string(linkgateVersion),

@@ -11,10 +11,31 @@ struct ServerIdentity: Sendable {
     static func load(from settings: any SettingsStore) async throws -> ServerIdentity {
         let pem = try await settings.settingOrCreate("server.rsa_private_key") { try RSAPrivateKey(generatingBits: 2048).pem }
         let key = try RSAPrivateKey(pem: pem)
-        let consumerKey = try await settings.settingOrCreate("server.consumer_key") {
-            "linkgate:" + String(SecureRandom.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } % 100_000_000)
-        }
+        let consumerKey = try await settings.settingOrCreate("server.consumer_key") { newConsumerKey() }
         let applicationId = try await settings.settingOrCreate("server.applinks_id") { SecureRandom.uuid() }
         return ServerIdentity(consumerKey: consumerKey, publicKey: try key.publicKey(), applicationId: applicationId)
     }
+
+    /// A fresh identity that is kept nowhere (fixture mode: it lives as long as the process).
+    static func generate() throws -> ServerIdentity {
+        ServerIdentity(consumerKey: newConsumerKey(), publicKey: try RSAPrivateKey(generatingBits: 2048).publicKey(),
+                       applicationId: SecureRandom.uuid())
+    }
+
+    /// `linkgate:` and eight random digits.
+    static func newConsumerKey() -> String {
+        "linkgate:" + String(SecureRandom.bytes(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) } % 100_000_000)
+    }
+}
+
+/// The server's identity as the routes get it: ready at once (`serve` loads it at start), or
+/// still being made in the background (fixture mode generates its RSA key while it starts;
+/// the first page that shows the key waits for it).
+struct IdentityCell: Sendable {
+    private let task: Task<ServerIdentity, any Error>
+
+    init(_ identity: ServerIdentity) { task = Task { identity } }
+    init(making: Task<ServerIdentity, any Error>) { task = making }
+
+    func value() async throws -> ServerIdentity { try await task.value }
 }
