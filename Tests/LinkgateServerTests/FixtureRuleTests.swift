@@ -57,11 +57,16 @@ struct FixtureRuleTests {
         #expect(!fault.replacesAnswer)
     }
 
-    @Test func journalMasksEverythingButKnownHarmlessParameters() {
-        let masked = JournalMask.pathAndQuery(path: "/rest/oauth2/latest/authorize",
-                                              query: "client_id=jira&code=SECRETCODE&state=s1&code_verifier=V3R1F13R&oauth_token=TOK&password=pw&scope=READ")
-        #expect(masked.contains("client_id=jira") && masked.contains("state=s1") && masked.contains("scope=READ"))
-        for secret in ["SECRETCODE", "V3R1F13R", "TOK", "pw&"] { #expect(!masked.contains(secret)) }
+    @Test func journalMasksEverySecretLookingParameterAndKeepsTheRest() {
+        let masked = JournalMask.pathAndQuery(
+            path: "/rest/oauth2/latest/authorize",
+            query: "client_id=jira&code=SECRETCODE&state=s1&code_verifier=V3R1F13R&oauth_token=TOK&password=pw&scope=READ"
+                + "&refresh_token=RT&client_secret=CS&client_assertion=JWT&next=%2Fx%3Foauth_token%3DNT&Access_Token=AT"
+                + "&code_challenge=CH&code_challenge_method=S256&expand=all&oauth_verifier=OV")
+        for clear in ["client_id=jira", "state=s1", "scope=READ", "code_challenge=CH", "code_challenge_method=S256", "expand=all"] {
+            #expect(masked.contains(clear))
+        }
+        for secret in ["SECRETCODE", "V3R1F13R", "TOK", "pw&", "RT", "CS", "JWT", "NT", "AT", "OV"] { #expect(!masked.contains(secret)) }
         #expect(JournalMask.pathAndQuery(path: "/x", query: "a=%ZZ") == "/x?***")
         #expect(JournalMask.pathAndQuery(path: "/x", query: nil) == "/x")
     }

@@ -360,6 +360,28 @@ def test_banner_on_every_html_page(lg):
         assert banner_shown(page), f"{name} has no banner: {Forms(page.text).visible_text[:300]}"
 
 
+
+def test_console_requests_page_shows_the_journal_masked(lg):
+    lg.reset()
+    secret = ROBOT["clientSecret"]
+    token = requests.post(lg.base_url + TOKEN, auth=(ROBOT["clientId"], secret),
+                          data={"grant_type": "client_credentials"}, timeout=15).json()["access_token"]
+    requests.get(lg.base_url + MYSELF, headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    admin = Browser(requests.Session(), lg.base_url)
+    admin.login_through(lg.base_url + "/login?next=/admin/requests", *ROOT, expected_next="/admin/requests")
+    page = admin.get(lg.base_url + "/admin/requests")
+    assert page.status_code == 200, describe(page)
+    rows = re.findall(r"<tr[^>]*>\s*<td data-label=\"#\">", page.text)
+    assert len(rows) >= 3, page.text[:2000]                     # token, myself, login
+    text = page.text
+    assert TOKEN in text and MYSELF in text and "client_credentials" in text and ROBOT["clientId"] in text
+    assert 'http-equiv="refresh"' in text                       # live
+    assert token not in text and secret not in text and ROOT[1] not in text
+    paused = admin.get(lg.base_url + "/admin/requests?live=0")
+    assert 'http-equiv="refresh"' not in paused.text
+    # The page does not journal itself.
+    assert not [entry for entry in lg.requests() if entry["path"].startswith("/admin/requests")]
+
 CONTROL_CALLS = [
     ("POST", "/reset", None),
     ("GET", "/clock", None),

@@ -28,18 +28,24 @@ enum FixtureEndpoint: String, CaseIterable, Sendable {
     }
 }
 
-/// Query and form parameters whose values the journal shows in clear; every other value
-/// (codes, tokens, verifiers, secrets, passwords, signatures, assertions…) is masked.
+/// What the journal masks (INTERFACE §12): the value of every parameter whose name says it holds
+/// a secret — codes, tokens, verifiers, secrets, passwords, assertions, signatures — and `next`
+/// (a path that may carry a token). Other parameters stay in clear, so a journaled OAuth 1.0
+/// base string matches the client's except for the masked values.
 enum JournalMask {
     static let mask = "***"
-    static let clear: Set<String> = [
-        "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge_method", "grant_type",
-        "token_type_hint", "client_assertion_type", "decision", "username", "error", "error_description",
-        "oauth_consumer_key", "oauth_signature_method", "oauth_timestamp", "oauth_nonce", "oauth_version", "oauth_callback",
-        "user", "client", "action", "cursor", "notice",
-    ]
+    static let secretParts = ["token", "code", "verifier", "secret", "password", "assertion", "signature", "csrf"]
+    static let harmless: Set<String> = ["code_challenge", "code_challenge_method", "response_type", "token_type_hint",
+                                        "client_assertion_type", "oauth_signature_method"]
+    static let alwaysMasked: Set<String> = ["next", "pass", "passwd", "pwd"]
 
-    static func value(_ name: String, _ value: String) -> String { clear.contains(name) ? value : mask }
+    static func masks(_ name: String) -> Bool {
+        let lowered = name.lowercased()
+        if harmless.contains(lowered) { return false }
+        return alwaysMasked.contains(lowered) || secretParts.contains { lowered.contains($0) }
+    }
+
+    static func value(_ name: String, _ value: String) -> String { masks(name) ? mask : value }
 
     /// `path?query` with masked values; a query that does not parse is replaced whole.
     static func pathAndQuery(path: String, query: String?) -> String {

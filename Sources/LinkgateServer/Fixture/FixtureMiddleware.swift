@@ -57,11 +57,11 @@ struct FixtureMiddleware: RouterMiddleware {
     /// A scripted answer: an OAuth error as JSON (`400` unless a status is given), or a raw body.
     static func answer(_ fault: FaultBook.Fault) -> Response {
         var headers: HTTPFields = [.cacheControl: "no-store"]
+        headers[.pragma] = "no-cache"
         var body = ByteBuffer()
         if let error = fault.error {
             headers[.contentType] = "application/json; charset=utf-8"
-            var object: [String: JSONValue] = ["error": .string(error)]
-            if let description = fault.errorDescription { object["error_description"] = .string(description) }
+            let object: [String: JSONValue] = ["error": .string(error), "error_description": .optional(fault.errorDescription)]
             body = ByteBuffer(string: JSONValue.object(object).serialized())
         } else if let raw = fault.body {
             headers[.contentType] = fault.contentType ?? "text/plain; charset=utf-8"

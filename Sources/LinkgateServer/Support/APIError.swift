@@ -11,6 +11,8 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     public let code: String
     public let message: String
     public var headers: HTTPFields
+    /// More members of the JSON body (fixture mode's `oauth_signature_base_string`, INTERFACE §12).
+    public var details: [String: JSONValue] = [:]
 
     public init(_ status: HTTPResponse.Status, code: String, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
@@ -52,7 +54,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
         fields[.contentType] = jira ? "application/json;charset=UTF-8" : "application/json; charset=utf-8"
         fields[.cacheControl] = "no-store"
         fields[.pragma] = "no-cache"
-        var object: [String: JSONValue] = ["error": .string(code), "error_description": .string(message)]
+        var object: [String: JSONValue] = details.merging(["error": .string(code), "error_description": .string(message)]) { $1 }
         if jira {
             // INTERFACE §1: Jira's own error shape too, so Jira client libraries show the reason.
             object["errorMessages"] = .array([.string(message)])

@@ -12,9 +12,14 @@ func oauth1Challenge(_ problem: OAuth1Problem, realm: String) -> String {
 
 /// A problem on a REST resource: the REST JSON error, with the OAuth challenge header.
 func oauth1RESTError(_ problem: OAuth1Problem, realm: String) -> APIError {
-    APIError(HTTPResponse.Status(code: problem.httpStatus), code: problem.httpStatus == 400 ? "invalid_request" : "unauthorized",
-             "oauth_problem=\(problem.problem.rawValue): \(problem.advice)",
-             headers: [.wwwAuthenticate: oauth1Challenge(problem, realm: realm)])
+    var error = APIError(HTTPResponse.Status(code: problem.httpStatus), code: problem.httpStatus == 400 ? "invalid_request" : "unauthorized",
+                         "oauth_problem=\(problem.problem.rawValue): \(problem.advice)",
+                         headers: [.wwwAuthenticate: oauth1Challenge(problem, realm: realm)])
+    // Fixture mode's debugging aid (INTERFACE §12) in the body too, not only in the challenge.
+    if let baseString = problem.parameters.first(where: { $0.name == "oauth_signature_base_string" })?.value {
+        error.details["oauth_signature_base_string"] = .string(baseString)
+    }
+    return error
 }
 
 /// A form-encoded response, as the OAuth 1.0 token endpoints answer (RFC 5849 §2.1, §2.3).
