@@ -84,6 +84,7 @@ let package = Package(
         ),
         .testTarget(name: "LinkgateCryptoTests", dependencies: ["LinkgateCrypto"]),
         .testTarget(name: "LinkgateCoreTests", dependencies: ["LinkgateCore"]),
+        .testTarget(name: "LinkgateLDAPTests", dependencies: ["LinkgateLDAP", "LinkgateCore"]),
         .testTarget(name: "OAuth2Tests", dependencies: ["OAuth2", "LinkgateCore", "LinkgateSQLite", "StoreTestSupport"]),
         .testTarget(name: "OAuth1Tests", dependencies: ["OAuth1", "LinkgateCore", "LinkgateCrypto", "LinkgateSQLite", "StoreTestSupport"]),
         // Opens a fresh store of either kind for the store-level suites.
