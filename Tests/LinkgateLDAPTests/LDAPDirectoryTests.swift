@@ -328,6 +328,30 @@ struct LDAPDirectoryLifecycleTests {
         await directory.shutdown()
     }
 
+    @Test("StartTLS: with the directory's CA the checks work; against the system store, unavailable")
+    func startTLS() async throws {
+        let slapd = try PrivateSlapd()
+        defer { slapd.remove() }
+        var trusted = TestDirectory.configuration(url: slapd.url)
+        trusted.startTLS = true
+        trusted.caFile = slapd.directory.appendingPathComponent("tls/ca.pem").path
+        let secured = try LDAPDirectory(configuration: trusted)
+        #expect(try await secured.authenticate(name: "alice", password: "alice-secret")?.admin == true)
+        #expect(try await secured.authenticate(name: "alice", password: "wrong") == nil)
+        #expect(try await secured.lookup(name: "carol")?.displayName == "Carol Danvers")
+        // The test CA is in no system store: the certificate must not be accepted.
+        var untrusted = trusted
+        untrusted.caFile = nil
+        let refusing = try LDAPDirectory(configuration: untrusted)
+        let error = await #expect(throws: DirectoryError.self) {
+            _ = try await refusing.authenticate(name: "alice", password: "alice-secret")
+        }
+        #expect(error?.description.contains("StartTLS") == true, "\(String(describing: error))")
+        await #expect(throws: DirectoryError.self) { _ = try await refusing.lookup(name: "alice") }
+        await secured.shutdown()
+        await refusing.shutdown()
+    }
+
     @Test("frozen (accepts connections, never answers): unavailable after the operation timeout, never a hang")
     func frozen() async throws {
         let slapd = try PrivateSlapd()
