@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 // lber_types.h: ber_len_t is unsigned long; lber.h: struct berval.
@@ -23,6 +25,8 @@ struct berval {
 #define LDAP_OPT_PROTOCOL_VERSION 0x0011
 #define LDAP_OPT_DIAGNOSTIC_MESSAGE 0x0032
 #define LDAP_OPT_TIMEOUT 0x5002
+#define LDAP_OPT_CONNECT_CB 0x5011
+#define LBER_SB_OPT_GET_FD 1
 #define LDAP_OPT_NETWORK_TIMEOUT 0x5005
 #define LDAP_OPT_X_TLS_CACERTFILE 0x6002
 #define LDAP_OPT_X_TLS_REQUIRE_CERT 0x6006
@@ -52,6 +56,14 @@ static int (*p_ldap_msgfree)(void *lm);
 static void (*p_ldap_memfree)(void *p);
 static int (*p_ldap_unbind_ext_s)(void *ld, void **serverctrls, void **clientctrls);
 static char *(*p_ldap_err2string)(int err);
+static int (*p_ber_sockbuf_ctrl)(void *sb, int opt, void *arg);
+
+// ldap.h struct ldap_conncb: callbacks after a connection is made and before it is closed.
+struct ldap_conncb {
+    int (*lc_add)(void *ld, void *sb, void *srv, void *addr, struct ldap_conncb *ctx);
+    void (*lc_del)(void *ld, void *sb, struct ldap_conncb *ctx);
+    void *lc_arg;
+};
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int loaded = 0;
@@ -96,6 +108,8 @@ static void load(void) {
     RESOLVE(handle, ldap_memfree);
     RESOLVE(handle, ldap_unbind_ext_s);
     RESOLVE(handle, ldap_err2string);
+    // liblber, a dependency of libldap: dlsym searches the handle's dependencies too.
+    RESOLVE(handle, ber_sockbuf_ctrl);
 
     // A peer that closed the connection must give EPIPE, not kill the process.
     struct sigaction current;
@@ -233,6 +247,61 @@ char *cldap_diagnostic(cldap_ld *ld) {
     char *message = NULL;
     if (p_ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &message) != LDAP_OPT_SUCCESS) return NULL;
     return message;
+}
+
+struct cldap_guard {
+    struct ldap_conncb callbacks;
+    pthread_mutex_t lock;
+    int fd;
+};
+
+static int guard_add(void *ld, void *sb, void *srv, void *addr, struct ldap_conncb *ctx) {
+    (void)ld; (void)srv; (void)addr;
+    struct cldap_guard *guard = (struct cldap_guard *)ctx->lc_arg;
+    int fd = -1;
+    if (p_ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) != 1) fd = -1;
+    pthread_mutex_lock(&guard->lock);
+    guard->fd = fd;
+    pthread_mutex_unlock(&guard->lock);
+    return 0;
+}
+
+static void guard_del(void *ld, void *sb, struct ldap_conncb *ctx) {
+    (void)ld; (void)sb;
+    struct cldap_guard *guard = (struct cldap_guard *)ctx->lc_arg;
+    pthread_mutex_lock(&guard->lock);
+    guard->fd = -1;
+    pthread_mutex_unlock(&guard->lock);
+}
+
+cldap_guard *cldap_guard_attach(cldap_ld *ld) {
+    struct cldap_guard *guard = calloc(1, sizeof *guard);
+    if (guard == NULL) return NULL;
+    guard->callbacks.lc_add = guard_add;
+    guard->callbacks.lc_del = guard_del;
+    guard->callbacks.lc_arg = guard;
+    guard->fd = -1;
+    pthread_mutex_init(&guard->lock, NULL);
+    // libldap keeps the pointer (not a copy): the guard must outlive the handle.
+    if (p_ldap_set_option(ld, LDAP_OPT_CONNECT_CB, &guard->callbacks) != LDAP_OPT_SUCCESS) {
+        pthread_mutex_destroy(&guard->lock);
+        free(guard);
+        return NULL;
+    }
+    return guard;
+}
+
+void cldap_guard_interrupt(cldap_guard *guard) {
+    if (guard == NULL) return;
+    pthread_mutex_lock(&guard->lock);
+    if (guard->fd >= 0) shutdown(guard->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&guard->lock);
+}
+
+void cldap_guard_free(cldap_guard *guard) {
+    if (guard == NULL) return;
+    pthread_mutex_destroy(&guard->lock);
+    free(guard);
 }
 
 int cldap_unbind(cldap_ld *ld) {

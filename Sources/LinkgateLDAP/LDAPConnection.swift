@@ -1,4 +1,6 @@
 import CLDAP
+import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,6 +57,12 @@ public struct LDAPEntry: Sendable, Equatable {
 /// thread at a time (a connection is either in use by one job or idle in the pool's list).
 final class LDAPConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
+    /// Remembers the socket so that a watchdog can shut it down (see `watched`).
+    private var watchdogGuard: OpaquePointer?
+    /// How long a blocking call may take before its socket is shut down: the operation timeout
+    /// and a second. libldap's own timeouts fire first, except in the TLS handshake of an
+    /// ldaps:// connection, which libldap 2.5 does not bound.
+    private let watchdogDelay: Duration
 
     /// Initializes and configures a handle, and with `startTLS` upgrades the connection (which
     /// connects); otherwise the first operation connects.
@@ -69,6 +77,7 @@ final class LDAPConnection: @unchecked Sendable {
             throw LDAPFailure(code: initialized, operation: "ldap_initialize \(configuration.url)", diagnostic: "")
         }
         self.handle = handle
+        self.watchdogDelay = configuration.operationTimeout + .seconds(1)
         let useTLS = configuration.startTLS || configuration.url.lowercased().hasPrefix("ldaps://")
         let configured = cldap_configure(handle, configuration.connectTimeout.clampedMilliseconds,
                                          configuration.operationTimeout.clampedMilliseconds, useTLS ? 1 : 0,
@@ -76,8 +85,9 @@ final class LDAPConnection: @unchecked Sendable {
         guard configured == CLDAP_SUCCESS else {
             throw failure(configured, "set options")
         }
+        watchdogGuard = cldap_guard_attach(handle)
         if configuration.startTLS {
-            let started = cldap_start_tls(handle)
+            let started = watched { cldap_start_tls(handle) }
             guard started == CLDAP_SUCCESS else { throw failure(started, "StartTLS") }
         }
     }
@@ -90,6 +100,10 @@ final class LDAPConnection: @unchecked Sendable {
             _ = cldap_unbind(handle)
             self.handle = nil
         }
+        if let watchdogGuard {
+            cldap_guard_free(watchdogGuard)
+            self.watchdogGuard = nil
+        }
     }
 
     /// A simple bind; returns the result code (`CLDAP_SUCCESS` when bound). An empty password
@@ -97,9 +111,11 @@ final class LDAPConnection: @unchecked Sendable {
     func bind(dn: String, password: String) -> Int32 {
         guard let handle else { return Int32(CLDAP_SERVER_DOWN) }
         var password = password
-        return password.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { chars in
-                cldap_simple_bind(handle, dn, chars.baseAddress, chars.count)
+        return watched {
+            password.withUTF8 { bytes in
+                bytes.withMemoryRebound(to: CChar.self) { chars in
+                    cldap_simple_bind(handle, dn, chars.baseAddress, chars.count)
+                }
             }
         }
     }
@@ -116,9 +132,11 @@ final class LDAPConnection: @unchecked Sendable {
                 timeout: Duration) throws(LDAPFailure) -> (entries: [LDAPEntry], sizeLimitExceeded: Bool, noSuchBase: Bool) {
         guard let handle else { throw LDAPFailure(code: Int32(CLDAP_SERVER_DOWN), operation: "search", diagnostic: "closed") }
         var result: OpaquePointer?
-        let code = withCStringArray(attributes) { attrs in
-            cldap_search(handle, base, subtree ? Int32(CLDAP_SCOPE_SUBTREE) : Int32(CLDAP_SCOPE_BASE), filter, attrs,
-                         sizeLimit, timeout.clampedMilliseconds, &result)
+        let code = watched {
+            withCStringArray(attributes) { attrs in
+                cldap_search(handle, base, subtree ? Int32(CLDAP_SCOPE_SUBTREE) : Int32(CLDAP_SCOPE_BASE), filter, attrs,
+                             sizeLimit, timeout.clampedMilliseconds, &result)
+            }
         }
         defer { cldap_msgfree(result) }
         switch code {
@@ -160,6 +178,17 @@ final class LDAPConnection: @unchecked Sendable {
         return entries
     }
 
+    /// Runs a blocking libldap call; if it has not returned after `watchdogDelay`, its socket is
+    /// shut down from another thread, which makes it fail at once.
+    private func watched<T>(_ body: () -> T) -> T {
+        let watch = Watch(watchdogGuard)
+        DispatchQueue.global().asyncAfter(deadline: .now() + watchdogDelay.timeInterval) {
+            watch.interruptUnlessDone()
+        }
+        defer { watch.finish() }
+        return body()
+    }
+
     private func failure(_ code: Int32, _ operation: String) -> LDAPFailure {
         var diagnostic = ""
         if let handle, let message = cldap_diagnostic(handle) {
@@ -167,6 +196,29 @@ final class LDAPConnection: @unchecked Sendable {
             cldap_memfree(message)
         }
         return LDAPFailure(code: code, operation: operation, diagnostic: diagnostic)
+    }
+}
+
+/// One watched call: the watchdog shuts the socket down only while the call is still running (the
+/// guard is freed only after the call, when the connection closes).
+private final class Watch: @unchecked Sendable {
+    private let state = Mutex(false)
+    private let watchdogGuard: OpaquePointer?
+
+    init(_ watchdogGuard: OpaquePointer?) { self.watchdogGuard = watchdogGuard }
+
+    func interruptUnlessDone() {
+        state.withLock { done in
+            if !done { cldap_guard_interrupt(watchdogGuard) }
+        }
+    }
+
+    func finish() { state.withLock { $0 = true } }
+}
+
+extension Duration {
+    var timeInterval: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
 

@@ -11,8 +11,8 @@ import Synchronization
 ///   connection of its own; an empty password never reaches the directory.
 /// - Admins: the entry's `memberOf` holds `adminGroupDN`, or the group entry has the user's DN
 ///   as `member` or `uniqueMember` (asked of the directory, so its DN matching rules apply).
-/// - Every libldap call runs on a small thread pool of its own (`threadCount` threads, shared by
-///   all directories of the process), never on an event loop. Connect and operation timeouts
+/// - Every libldap call runs on this directory's own small thread pool (`threadCount` threads),
+///   never on an event loop. Connect and operation timeouts
 ///   bound each call; a job that waited longer than the operation timeout for a thread, or finds
 ///   too many jobs ahead of it, fails as `.unavailable` at once.
 /// - Service-account connections are kept (one per pool thread at most) and reused; one that
@@ -24,16 +24,10 @@ public final class LDAPDirectory: UserDirectory {
     /// Longest login name searched for (the `uid` attribute's upper bound in RFC 4519).
     static let maximumNameLength = 256
 
-    /// Threads for blocking LDAP calls, process-wide.
+    /// Threads for blocking LDAP calls, per directory.
     public static let threadCount = 4
-    /// Started on first use, never stopped (it lives as long as the process).
-    private static let pool: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: threadCount)
-        pool.start()
-        return pool
-    }()
 
-    private var pool: NIOThreadPool { Self.pool }
+    private let pool: NIOThreadPool
     private let maximumQueued = 64 * LDAPDirectory.threadCount
     private let idle = Mutex<[LDAPConnection]>([])
     private let queued = Atomic<Int>(0)
@@ -43,17 +37,25 @@ public final class LDAPDirectory: UserDirectory {
     public init(configuration: LDAPConfiguration) throws(LDAPConfiguration.Invalid) {
         try configuration.validate()
         self.configuration = configuration
+        pool = NIOThreadPool(numberOfThreads: Self.threadCount)
+        pool.start()
     }
 
-    /// Closes the kept service-account connections (new calls open new ones).
+    deinit {
+        // Running jobs hold the directory: none is left. The kept connections close as they go.
+        pool.shutdownGracefully { _ in }
+    }
+
+    /// Closes the kept service-account connections and stops the threads; later calls answer
+    /// `.unavailable`.
     public func shutdown() async {
         let connections = idle.withLock { list in
             defer { list.removeAll() }
             return list
         }
-        guard !connections.isEmpty else { return }
         // An unbind writes to the socket: off the caller's thread like every libldap call.
         _ = try? await pool.runIfActive { connections.forEach { $0.close() } }
+        try? await pool.shutdownGracefully()
     }
 
     public func authenticate(name: String, password: String) async throws(DirectoryError) -> DirectoryUser? {

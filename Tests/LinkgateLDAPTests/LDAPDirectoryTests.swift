@@ -29,11 +29,23 @@ final class PrivateSlapd {
     let directory: URL
     private(set) var url = ""
 
-    init() throws {
+    /// `ldaps://127.0.0.1:PORT` when started with an ldaps port.
+    private(set) var ldapsURL: String?
+
+    init(ldaps: Bool = false) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("linkgate-ldap-\(UUID().uuidString.prefix(8))")
-        url = try script("start").first ?? ""
+        if ldaps {
+            let ports = try freeLoopbackPorts(2)
+            url = try script("start", arguments: [String(ports[0]), String(ports[1])]).first ?? ""
+            ldapsURL = "ldaps://127.0.0.1:\(ports[1])"
+        } else {
+            url = try script("start").first ?? ""
+        }
         #expect(url.hasPrefix("ldap://127.0.0.1:"))
     }
+
+    /// The CA that signed the server's certificate.
+    var caFile: String { directory.appendingPathComponent("tls/ca.pem").path }
 
     /// Stops the server and deletes its directory.
     func remove() {
@@ -44,9 +56,9 @@ final class PrivateSlapd {
 
     /// `scripts/ldap-test-server ACTION DIR`: its last three lines (URL, bind DN, password).
     @discardableResult
-    func script(_ action: String) throws -> [String] {
+    func script(_ action: String, arguments: [String] = []) throws -> [String] {
         let output = try run(TestDirectory.repository.appendingPathComponent("scripts/ldap-test-server").path,
-                             [action, directory.path])
+                             [action, directory.path] + arguments)
         return Array(output.split(separator: "\n").suffix(3).map(String.init))
     }
 
@@ -66,6 +78,31 @@ final class PrivateSlapd {
         try run("/usr/bin/" + tool, ["-x", "-H", url, "-D", "cn=admin,dc=example,dc=com", "-y", password] + arguments,
                 input: input)
     }
+}
+
+/// Loopback ports nothing listens on now (held open together, so they differ).
+func freeLoopbackPorts(_ count: Int) throws -> [Int] {
+    var sockets: [Int32] = []
+    defer { sockets.forEach { close($0) } }
+    var ports: [Int] = []
+    for _ in 0..<count {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CommandFailed(description: "socket() failed") }
+        sockets.append(fd)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+            }
+        }
+        guard bound else { throw CommandFailed(description: "bind() failed") }
+        ports.append(Int(UInt16(bigEndian: address.sin_port)))
+    }
+    return ports
 }
 
 struct CommandFailed: Error, CustomStringConvertible {
@@ -320,7 +357,8 @@ struct LDAPDirectoryLifecycleTests {
             await #expect(throws: DirectoryError.self) { _ = try await directory.lookup(name: "alice") }
             let elapsed = ContinuousClock.now - started
             print("LDAP stopped, attempt \(attempt): two calls answered unavailable in \(elapsed)")
-            #expect(elapsed < .seconds(6))
+            // Refused at once (nothing listens); the margin is for a busy test machine.
+            #expect(elapsed < .seconds(10))
         }
         try slapd.start()
         #expect(try await directory.authenticate(name: "alice", password: "alice-secret")?.admin == true)
@@ -334,7 +372,7 @@ struct LDAPDirectoryLifecycleTests {
         defer { slapd.remove() }
         var trusted = TestDirectory.configuration(url: slapd.url)
         trusted.startTLS = true
-        trusted.caFile = slapd.directory.appendingPathComponent("tls/ca.pem").path
+        trusted.caFile = slapd.caFile
         let secured = try LDAPDirectory(configuration: trusted)
         #expect(try await secured.authenticate(name: "alice", password: "alice-secret")?.admin == true)
         #expect(try await secured.authenticate(name: "alice", password: "wrong") == nil)
@@ -350,6 +388,42 @@ struct LDAPDirectoryLifecycleTests {
         await #expect(throws: DirectoryError.self) { _ = try await refusing.lookup(name: "alice") }
         await secured.shutdown()
         await refusing.shutdown()
+    }
+
+    @Test("ldaps://: with the directory's CA the checks work; without, or frozen mid-handshake: unavailable in time")
+    func ldaps() async throws {
+        let slapd = try PrivateSlapd(ldaps: true)
+        defer { slapd.remove() }
+        let url = try #require(slapd.ldapsURL)
+        var trusted = TestDirectory.configuration(url: url)
+        trusted.caFile = slapd.caFile
+        let secured = try LDAPDirectory(configuration: trusted)
+        #expect(try await secured.authenticate(name: "alice", password: "alice-secret")?.admin == true)
+        #expect(try await secured.authenticate(name: "bob", password: "wrong") == nil)
+        var untrusted = trusted
+        untrusted.caFile = nil
+        let refusing = try LDAPDirectory(configuration: untrusted)
+        await #expect(throws: DirectoryError.self) { _ = try await refusing.lookup(name: "alice") }
+        await secured.shutdown()
+        await refusing.shutdown()
+        // Frozen: the TCP connection is accepted by the kernel, the TLS handshake never answered
+        // (a new directory: no kept connection, every call starts with a handshake).
+        let fresh = try LDAPDirectory(configuration: trusted)
+        let pid = try slapd.pid
+        #expect(kill(pid, SIGSTOP) == 0)
+        defer { kill(pid, SIGCONT) }
+        let started = ContinuousClock.now
+        let error = await #expect(throws: DirectoryError.self) {
+            _ = try await fresh.authenticate(name: "alice", password: "alice-secret")
+        }
+        let elapsed = ContinuousClock.now - started
+        print("LDAP frozen over ldaps://: \(String(describing: error)) after \(elapsed)")
+        // The watchdog: the operation timeout (5 s) and a second; the margin is for a busy machine.
+        #expect(elapsed >= .seconds(5.5))
+        #expect(elapsed < .seconds(10))
+        kill(pid, SIGCONT)
+        #expect(try await fresh.lookup(name: "alice") != nil)
+        await fresh.shutdown()
     }
 
     @Test("frozen (accepts connections, never answers): unavailable after the operation timeout, never a hang")
@@ -377,7 +451,7 @@ struct LDAPDirectoryLifecycleTests {
         #expect(throws: DirectoryError.self) { try looked.get() }
         // The default 5 s operation timeout, with a margin for a busy test machine.
         #expect(elapsed >= .seconds(4.5))
-        #expect(elapsed < .seconds(7))
+        #expect(elapsed < .seconds(10))
         kill(pid, SIGCONT)
         let resumed = ContinuousClock.now
         #expect(try await directory.lookup(name: "alice")?.admin == true)

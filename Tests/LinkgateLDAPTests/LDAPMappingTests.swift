@@ -143,10 +143,9 @@ struct LDAPDirectoryOfflineTests {
     @Test("an unreachable directory is unavailable, not a missing user")
     func unreachable() async throws {
         let directory = try refusingDirectory()
-        let started = ContinuousClock.now
+        // (How fast: see the stopped and frozen directory tests of LDAPDirectoryLifecycleTests.)
         await #expect(throws: DirectoryError.self) { _ = try await directory.authenticate(name: "alice", password: "secret") }
         await #expect(throws: DirectoryError.self) { _ = try await directory.lookup(name: "alice") }
-        #expect(ContinuousClock.now - started < .seconds(6))
         await directory.shutdown()
     }
 

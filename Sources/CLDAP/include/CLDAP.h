@@ -113,6 +113,17 @@ void cldap_memfree(void *pointer);
 // with cldap_memfree.
 char *cldap_diagnostic(cldap_ld *ld);
 
+// A watchdog for blocking calls that libldap does not bound itself: the TLS handshake of an
+// ldaps:// connection reads without a timeout (libldap 2.5), so a server that accepts TCP but
+// never answers would block forever. cldap_guard_attach registers connection callbacks that
+// remember the handle's socket; cldap_guard_interrupt (from any thread) shuts that socket down,
+// which makes the blocked call fail (CLDAP_SERVER_DOWN / CLDAP_CONNECT_ERROR). The socket is
+// forgotten under the guard's lock before libldap closes it. Free the guard after cldap_unbind.
+typedef struct cldap_guard cldap_guard;
+cldap_guard *cldap_guard_attach(cldap_ld *ld);
+void cldap_guard_interrupt(cldap_guard *guard);
+void cldap_guard_free(cldap_guard *guard);
+
 // ldap_unbind_ext_s: closes the connection and frees the handle.
 int cldap_unbind(cldap_ld *ld);
 
