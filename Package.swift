@@ -28,6 +28,9 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .target(name: "LinkgateCrypto", dependencies: ["CLibCrypto"]),
+        // The system OpenLDAP client library (libldap 2.5), loaded with dlopen at run time: only the
+        // runtime library is needed, not libldap-dev's headers (the shim declares what it uses).
+        .target(name: "CLDAP", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "LinkgateCore", dependencies: ["LinkgateCrypto"]),
         .target(name: "OAuth2", dependencies: ["LinkgateCore", "LinkgateCrypto"]),
         .target(name: "OAuth1", dependencies: ["LinkgateCore", "LinkgateCrypto"]),
@@ -46,6 +49,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        // The LDAP directory behind LinkgateCore's UserDirectory (INTERFACE §13).
+        .target(
+            name: "LinkgateLDAP",
+            dependencies: ["CLDAP", "LinkgateCore", .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .target(
             name: "LinkgateServer",
@@ -76,6 +84,7 @@ let package = Package(
         ),
         .testTarget(name: "LinkgateCryptoTests", dependencies: ["LinkgateCrypto"]),
         .testTarget(name: "LinkgateCoreTests", dependencies: ["LinkgateCore"]),
+        .testTarget(name: "LinkgateLDAPTests", dependencies: ["LinkgateLDAP", "LinkgateCore"]),
         .testTarget(name: "OAuth2Tests", dependencies: ["OAuth2", "LinkgateCore", "LinkgateSQLite", "StoreTestSupport"]),
         .testTarget(name: "OAuth1Tests", dependencies: ["OAuth1", "LinkgateCore", "LinkgateCrypto", "LinkgateSQLite", "StoreTestSupport"]),
         // Opens a fresh store of either kind for the store-level suites.
