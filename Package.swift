@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "linkgate",
             dependencies: [
-                "LinkgateServer", "LinkgateSQLite", "LinkgatePostgres", "LinkgateCore", "LinkgateCrypto",
+                "LinkgateServer", "LinkgateSQLite", "LinkgatePostgres", "LinkgateLDAP", "LinkgateCore", "LinkgateCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

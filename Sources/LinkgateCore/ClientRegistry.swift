@@ -9,7 +9,11 @@ public struct ClientRegistry: Sendable {
     /// RS256 assertions need keys of at least 2048 bits (RFC 7518 §3.3).
     public static let minimumPublicKeyBits = 2048
 
-    public init(store: any OAuth2ClientStore & UserStore, now: @escaping @Sendable () -> Int64) {
+    /// Users as `executeAs` sees them (with a directory: its users too, INTERFACE §13).
+    let users: any UserStore
+
+    public init(store: any OAuth2ClientStore & UserStore, users: (any UserStore)? = nil, now: @escaping @Sendable () -> Int64) {
+        self.users = users ?? store
         self.store = store
         self.now = now
     }
@@ -108,7 +112,7 @@ public struct ClientRegistry: Sendable {
             throw ValidationError("publicKey", "is required when impersonation is true (it verifies the client's JWT assertions)")
         }
         if let executeAs = client.executeAs {
-            guard let user = try await store.user(named: executeAs) else {
+            guard let user = try await users.user(named: executeAs) else {
                 throw ValidationError("executeAs", "no user named '\(executeAs.prefix(64))'")
             }
             client.executeAs = user.name

@@ -1,5 +1,8 @@
-/// A local user account.
+/// A user account: local, or the shadow of a directory user (INTERFACE §13).
 public struct User: Sendable, Equatable {
+    /// Where the user comes from (INTERFACE §13 `directory`).
+    public static let local = "local"
+
     /// Login name; unique case-insensitively, kept as created.
     public var name: String
     public var displayName: String
@@ -9,8 +12,16 @@ public struct User: Sendable, Equatable {
     public var passwordHash: String
     /// Epoch seconds.
     public var createdAt: Int64
+    /// `"local"`, or the kind of the directory the user comes from (`"ldap"`), which owns the
+    /// password, the name, e-mail and admin flag (INTERFACE §13).
+    public var directory: String
 
-    public init(name: String, displayName: String, email: String?, admin: Bool, passwordHash: String, createdAt: Int64) {
+    /// Whether the user's password is checked here (not in a directory).
+    public var isLocal: Bool { directory == Self.local }
+
+    public init(name: String, displayName: String, email: String?, admin: Bool, passwordHash: String, createdAt: Int64,
+                directory: String = User.local) {
+        self.directory = directory
         self.name = name
         self.displayName = displayName
         self.email = email

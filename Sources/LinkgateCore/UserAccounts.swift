@@ -26,6 +26,8 @@ public enum PasswordCheck: Sendable, Equatable {
     case throttled(retryAfter: Int64)
     /// The hashing pool is full: refused at once.
     case busy
+    /// The name is not local and the user directory cannot be reached (INTERFACE §13: `503`).
+    case unavailable
 
     /// The user, when the check passed.
     public var user: User? {
@@ -44,9 +46,12 @@ public struct UserAccounts: Sendable {
     public let throttle: FailureThrottle
     let pool: KDFPool
     let audit: AuditLog?
+    /// The user directory (INTERFACE §13), if one is configured.
+    public let directory: DirectoryGate?
 
     public init(store: any UserStore, hasher: PasswordHasher = .standard, throttle: FailureThrottle = FailureThrottle(policy: .passwords),
-                pool: KDFPool = .shared, audit: AuditLog? = nil, now: @escaping @Sendable () -> Int64) {
+                pool: KDFPool = .shared, audit: AuditLog? = nil, directory: DirectoryGate? = nil, now: @escaping @Sendable () -> Int64) {
+        self.directory = directory
         self.store = store
         self.hasher = hasher
         self.now = now
@@ -75,6 +80,11 @@ public struct UserAccounts: Sendable {
 
     /// Applies the keys given in `change`.
     public func update(name: String, change: UserChange) async throws -> User {
+        // INTERFACE §13: the directory owns a directory user's password and admin flag.
+        if change.password != nil || change.admin != nil, let user = try await store.user(named: name), !user.isLocal {
+            throw ValidationError(change.password != nil ? "password" : "admin",
+                                  "is managed by the user directory (\(user.directory)) for this user")
+        }
         let displayName = try change.displayName.map { try Rules.label($0, field: "displayName") }
         let email: String?? = try change.email.map { try $0.map { try Rules.email($0) } }
         var passwordHash: String? = nil
@@ -103,6 +113,17 @@ public struct UserAccounts: Sendable {
             return try await failed(name: name, address: address, at: at)
         }
         let user = try await store.user(named: name)
+        // Not a local user, and a directory is configured: the directory decides (INTERFACE §13).
+        if let directory, user.map({ !$0.isLocal }) ?? true {
+            let outcome = try await checkInDirectory(directory, name: name, password: password, shadow: user, at: at)
+            switch outcome {
+            case .valid: throttle.recordSuccess(name: name, address: address)
+            case .invalid: _ = try await failed(name: name, address: address, at: at)
+            case .unavailable, .busy, .throttled: return outcome   // nothing decided: cancelled, not counted
+            }
+            settled = true
+            return outcome
+        }
         let stored = user?.passwordHash ?? Self.dummyHash
         let fingerprint = verified.fingerprint(name: name, password: password)
         var matches = false
@@ -120,6 +141,28 @@ public struct UserAccounts: Sendable {
         verified.remember(fingerprint, passwordHash: stored, now: at)
         throttle.recordSuccess(name: name, address: address)
         return .valid(user)
+    }
+
+    /// A directory user's password: a remembered pair of a user the directory still has, else a
+    /// bind. An empty password never reaches the directory (an LDAP "unauthenticated bind"
+    /// succeeds with one, RFC 4513 §5.1.2).
+    private func checkInDirectory(_ directory: DirectoryGate, name: String, password: String, shadow: User?,
+                                  at: Int64) async throws -> PasswordCheck {
+        guard !password.isEmpty else { return .invalid }
+        let fingerprint = verified.fingerprint(name: name, password: password)
+        do {
+            if let shadow, verified.isVerified(fingerprint, passwordHash: shadow.passwordHash, now: at) {
+                if try await directory.current(name) != nil { return .valid(shadow) }
+            }
+            guard let found = try await directory.directory.authenticate(name: name, password: password) else { return .invalid }
+            directory.remember(found)
+            let user = try await ShadowUsers(store: store, kind: directory.directory.kind, now: now).sync(found, existing: shadow)
+            // A password changed in the directory stops working here within the cache TTL.
+            verified.remember(fingerprint, passwordHash: user.passwordHash, now: at, for: directory.ttl)
+            return .valid(user)
+        } catch is DirectoryError {
+            return .unavailable
+        }
     }
 
     /// Counts a failure and audits the lockouts it starts (`user.lockout`).

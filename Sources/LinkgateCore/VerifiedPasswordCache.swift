@@ -40,13 +40,14 @@ final class VerifiedPasswordCache: Sendable {
         }
     }
 
-    func remember(_ fingerprint: String, passwordHash: String, now: Int64) {
+    /// Remembers a verified pair for `lifetime` seconds (default: the cache's own).
+    func remember(_ fingerprint: String, passwordHash: String, now: Int64, for seconds: Int64? = nil) {
         entries.withLock { entries in
             if entries.count >= capacity {
                 entries = entries.filter { $0.value.expires > now }
                 if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
             }
-            entries[fingerprint] = Entry(passwordHash: passwordHash, expires: now + lifetime)
+            entries[fingerprint] = Entry(passwordHash: passwordHash, expires: now + min(seconds ?? lifetime, lifetime))
         }
     }
 }

@@ -159,6 +159,10 @@ enum PostgresSchema {
             CREATE INDEX audit_actor ON audit(actor, id);
             CREATE INDEX audit_action ON audit(action, id);
             """),
+        // INTERFACE §13: where a user comes from; existing users are local.
+        ("v2-user-directory", """
+            ALTER TABLE users ADD COLUMN directory TEXT NOT NULL DEFAULT 'local';
+            """),
     ]
 }
 

@@ -97,8 +97,9 @@ extension PostgresStore: UserStore {
 
     static func insertUser(_ user: User) -> PostgresQuery {
         """
-        INSERT INTO users (name, name_key, display_name, email, admin, password_hash, created_at)
-        VALUES (\(user.name), \(user.name.lowercased()), \(user.displayName), \(user.email), \(user.admin), \(user.passwordHash), \(user.createdAt))
+        INSERT INTO users (name, name_key, display_name, email, admin, password_hash, created_at, directory)
+        VALUES (\(user.name), \(user.name.lowercased()), \(user.displayName), \(user.email), \(user.admin), \(user.passwordHash), \(user.createdAt),
+                \(user.directory))
         """
     }
 

@@ -177,6 +177,10 @@ extension SQLiteStore {
                 ALTER TABLE oauth1_consumers ADD COLUMN signature_methods TEXT NOT NULL DEFAULT 'RSA-SHA1';
                 """)
         }
+        migrator.registerMigration("v8-user-directory") { db in
+            // INTERFACE §13: where a user comes from; existing users are local.
+            try db.execute(sql: "ALTER TABLE users ADD COLUMN directory TEXT NOT NULL DEFAULT 'local'")
+        }
         return migrator
     }
 }

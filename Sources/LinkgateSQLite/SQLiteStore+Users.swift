@@ -74,10 +74,11 @@ extension SQLiteStore: UserStore {
     static func insert(_ user: User, _ db: Database) throws {
         try db.execute(
             sql: """
-                INSERT INTO users (name, name_key, display_name, email, admin, password_hash, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO users (name, name_key, display_name, email, admin, password_hash, created_at, directory)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """,
-            arguments: [user.name, user.name.lowercased(), user.displayName, user.email, user.admin, user.passwordHash, user.createdAt])
+            arguments: [user.name, user.name.lowercased(), user.displayName, user.email, user.admin, user.passwordHash, user.createdAt,
+                        user.directory])
     }
 
     static func fetchUser(_ name: String, _ db: Database) throws -> User? {

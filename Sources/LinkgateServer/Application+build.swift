@@ -35,12 +35,15 @@ func buildRouter(
     pages: Pages? = nil, fixture: FixtureInstance? = nil
 ) async throws -> Router<LinkgateContext> {
     let audit = AuditLog(store: store, now: now)
-    let accounts = UserAccounts(store: store, hasher: config.passwordHasher, pool: config.kdfPool, audit: audit, now: now)
-    let sessions = Sessions(store: store, secureCookies: config.secureCookies, now: now)
-    let registry = ClientRegistry(store: store, now: now)
+    // INTERFACE §13: with a user directory, grants, tokens and sessions see its users.
+    let gate = config.directory.map { DirectoryGate(directory: $0, ttl: config.directoryCacheTTL, now: now) }
+    let users: any UserStore = gate.map { DirectoryFollowingUsers(store, gate: $0, now: now) } ?? store
+    let accounts = UserAccounts(store: store, hasher: config.passwordHasher, pool: config.kdfPool, audit: audit, directory: gate, now: now)
+    let sessions = Sessions(store: store, users: users, secureCookies: config.secureCookies, now: now)
+    let registry = ClientRegistry(store: store, users: users, now: now)
     let oauth2 = AuthorizationServer(config: fixture?.mode.oauth2Config(issuer: config.baseURL) ?? OAuth2Config(issuer: config.baseURL),
-                                     clients: store, grants: store, registry: registry, audit: audit, now: now)
-    let oauth1Verifier = RequestVerifier(store: store, users: store, audit: audit, now: now, revealsBaseString: fixture != nil)
+                                     clients: store, users: users, grants: store, registry: registry, audit: audit, now: now)
+    let oauth1Verifier = RequestVerifier(store: store, users: users, audit: audit, now: now, revealsBaseString: fixture != nil)
     let oauth1Flow = ThreeLeggedFlow(verifier: oauth1Verifier, store: store, now: now)
     let identity = if let fixture { fixture.mode.identity } else { IdentityCell(try await ServerIdentity.load(from: store)) }
     let resolvedPages = if let pages { pages } else { try await Pages(resourcesPath: config.resourcesPath) }
@@ -49,7 +52,7 @@ func buildRouter(
         auth: Authenticator(accounts: accounts, sessions: sessions, oauth2: oauth2, oauth1: oauth1Verifier, oauth1Flow: oauth1Flow,
                             config: config, audit: audit, addresses: ClientAddressResolver(trustedProxies: config.trustedProxies)),
         pages: resolvedPages, oauth2: oauth2,
-        consumers: ConsumerRegistry(store: store, users: store, now: now), oauth1Flow: oauth1Flow,
+        consumers: ConsumerRegistry(store: store, users: users, now: now), oauth1Flow: oauth1Flow,
         identity: identity, audit: audit, now: now, fixture: fixture?.mode)
     if let cluster {
         LockoutSync(bus: cluster, throttles: ["password": accounts.throttle, "client_secret": oauth2.clientThrottle],

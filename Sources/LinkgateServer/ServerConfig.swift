@@ -26,6 +26,10 @@ public struct ServerConfig: Sendable {
     public var requestHeadTimeout: Duration
     /// Largest request head (request line and header fields) accepted; larger → `431` (INTERFACE §10: 16 KiB).
     public var maxRequestHeadBytes: Int
+    /// The user directory (INTERFACE §13), if any.
+    public var directory: (any UserDirectory)? = nil
+    /// Seconds a directory answer is used before asking again (`--ldap-cache-ttl`).
+    public var directoryCacheTTL: Int64 = 300
 
     public init(host: String = "127.0.0.1", port: Int = 8080, baseURL: String = "http://127.0.0.1:8080",
                 resourcesPath: String = ServerConfig.defaultResourcesPath, adminPassword: String? = nil,

@@ -17,7 +17,8 @@ public protocol StoredRow {
 public enum StoredRecords {
     public static func user(_ row: some StoredRow) throws -> User {
         User(name: try row.text("name"), displayName: try row.text("display_name"), email: try row.optionalText("email"),
-             admin: try row.flag("admin"), passwordHash: try row.text("password_hash"), createdAt: try row.integer("created_at"))
+             admin: try row.flag("admin"), passwordHash: try row.text("password_hash"), createdAt: try row.integer("created_at"),
+             directory: try row.text("directory"))
     }
 
     public static func client(_ row: some StoredRow) throws -> OAuth2Client {

@@ -6,6 +6,8 @@ import LinkgateCrypto
 public struct AuthorizationServer: Sendable {
     public let config: OAuth2Config
     let clients: any OAuth2ClientStore & UserStore
+    /// Users as grants and tokens see them: with a user directory, they follow it (INTERFACE §13).
+    let users: any UserStore
     let grants: any OAuth2GrantStore
     let clientAuthentication: ClientAuthentication
     let issuer: TokenIssuer
@@ -14,8 +16,9 @@ public struct AuthorizationServer: Sendable {
     let audit: AuditLog
     let now: @Sendable () -> Int64
 
-    public init(config: OAuth2Config, clients: any OAuth2ClientStore & UserStore, grants: any OAuth2GrantStore,
-                registry: ClientRegistry, audit: AuditLog, now: @escaping @Sendable () -> Int64) {
+    public init(config: OAuth2Config, clients: any OAuth2ClientStore & UserStore, users: (any UserStore)? = nil,
+                grants: any OAuth2GrantStore, registry: ClientRegistry, audit: AuditLog, now: @escaping @Sendable () -> Int64) {
+        self.users = users ?? clients
         self.config = config
         self.clients = clients
         self.grants = grants
@@ -71,7 +74,7 @@ public struct AuthorizationServer: Sendable {
         let at = now()
         // RFC 7523 §2.1: the assertion itself authenticates the client.
         if grantType == JWTBearerGrant.grantType {
-            return try await JWTBearerGrant(clients: clients, grants: grants, registry: registry, issuer: issuer, config: config, audit: audit,
+            return try await JWTBearerGrant(clients: clients, users: users, grants: grants, registry: registry, issuer: issuer, config: config, audit: audit,
                                             clientAuthentication: clientAuthentication)
                 .issue(params, authorization: authorization, from: address, now: at)
         }
@@ -80,9 +83,9 @@ public struct AuthorizationServer: Sendable {
         case "authorization_code":
             return try await AuthorizationCodeGrant(grants: grants, issuer: issuer, audit: audit).exchange(params, client: client, now: at)
         case "refresh_token":
-            return try await RefreshTokenGrant(grants: grants, users: clients, issuer: issuer, audit: audit).refresh(params, client: client, now: at)
+            return try await RefreshTokenGrant(grants: grants, users: users, issuer: issuer, audit: audit).refresh(params, client: client, now: at)
         case "client_credentials":
-            return try await ClientCredentialsGrant(grants: grants, users: clients, issuer: issuer, audit: audit).issue(params, client: client, now: at)
+            return try await ClientCredentialsGrant(grants: grants, users: users, issuer: issuer, audit: audit).issue(params, client: client, now: at)
         case nil:
             throw OAuthError.invalidRequest("grant_type is required")
         case let other?:
@@ -166,7 +169,7 @@ public struct AuthorizationServer: Sendable {
         }
         var user: User? = nil
         if let name = record.userName {
-            guard let found = try await clients.user(named: name) else { return .invalid }
+            guard let found = try await users.user(named: name) else { return .invalid }
             user = found
         }
         if usage.shouldRecord((record.userName ?? "") + "\u{0}" + record.clientId, now: at) {

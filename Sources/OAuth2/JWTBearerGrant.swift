@@ -12,6 +12,7 @@ struct JWTBearerGrant: Sendable {
     static let maximumLifetime: Int64 = 600
 
     let clients: any OAuth2ClientStore & UserStore
+    let users: any UserStore
     let grants: any OAuth2GrantStore
     let registry: ClientRegistry
     let issuer: TokenIssuer
@@ -85,7 +86,7 @@ struct JWTBearerGrant: Sendable {
         guard let jti = assertion.string("jti"), !jti.isEmpty, jti.utf8.count <= 256 else {
             throw OAuthError.invalidGrant("the assertion needs a jti")
         }
-        guard let sub = assertion.string("sub"), sub.utf8.count <= 64, let user = try await clients.user(named: sub) else {
+        guard let sub = assertion.string("sub"), sub.utf8.count <= 64, let user = try await users.user(named: sub) else {
             throw OAuthError.invalidGrant("the assertion's sub names no user")
         }
         let scope = try ScopeRequest.grant(try params.single("scope"), ceiling: client.scope, user: user)

@@ -18,7 +18,7 @@ public struct MintedGrant: Sendable {
         let named = userName ?? (client.executeAs)
         var user: User? = nil
         if let named {
-            guard let found = try await server.clients.user(named: named) else { throw Failure.unknownUser }
+            guard let found = try await server.users.user(named: named) else { throw Failure.unknownUser }
             user = found
         }
         let scope: Scope

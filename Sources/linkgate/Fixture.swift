@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import LinkgateCore
 import LinkgateCrypto
+import LinkgateLDAP
 import LinkgateServer
 import LinkgateSQLite
 import Logging
@@ -34,6 +35,8 @@ struct Fixture: AsyncParsableCommand {
 
     @Option(help: "Refused: fixture mode keeps everything in memory.")
     var database: String?
+
+    @OptionGroup(title: "User directory (LDAP)") var directoryOptions: DirectoryOptions
 
     @Option(help: "Folder with templates/ and static/ (LINKGATE_RESOURCES; default ./Resources).")
     var resources: String?
@@ -67,10 +70,14 @@ struct Fixture: AsyncParsableCommand {
             throw ExitCode.failure
         }
         // Fixture mode only: a cheap scrypt setting, so seeding and logins take microseconds.
-        let serverConfig = ServerConfig(
+        var serverConfig = ServerConfig(
             host: host, port: port, baseURL: fixedBase ?? "http://127.0.0.1",
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
             passwordHasher: PasswordHasher(logN: 4, r: 8, p: 1))
+        if let (directory, ttl) = try directoryOptions.directory() {
+            serverConfig.directory = directory
+            serverConfig.directoryCacheTTL = ttl
+        }
         let server: FixtureServer
         do {
             server = try await FixtureServer(config: serverConfig, seed: seed, stores: InMemoryStores(
@@ -102,5 +109,7 @@ struct Fixture: AsyncParsableCommand {
             Foundation.exit(1)
         })
         try await app.runService()
+        await server.finishBackgroundWork()
+        await (serverConfig.directory as? LDAPDirectory)?.shutdown()
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import LinkgateCore
 import LinkgateCrypto
+import LinkgateLDAP
 import LinkgateServer
 import Logging
 
@@ -18,6 +19,8 @@ struct Serve: AsyncParsableCommand {
     var port: Int?
 
     @OptionGroup var databaseOptions: DatabaseOptions
+
+    @OptionGroup(title: "User directory (LDAP)") var directoryOptions: DirectoryOptions
 
     @Option(help: "A seed file (JSON) whose users, OAuth 2.0 clients and OAuth 1.0a consumers are created or updated at every start (LINKGATE_SEED).")
     var seed: String?
@@ -73,10 +76,14 @@ struct Serve: AsyncParsableCommand {
                                              hint: ": give whole seconds ≥ 1")
         let maxOpen = try integerSetting(maxConnections, env: "LINKGATE_MAX_CONNECTIONS", default: 4096, in: 1...Int.max, "max connections",
                                          hint: ": give a number ≥ 1")
-        let config = ServerConfig(
+        var config = ServerConfig(
             host: setting(host, env: "LINKGATE_HOST", default: "127.0.0.1"), port: port, baseURL: base,
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
             adminPassword: adminPassword, idleTimeoutSeconds: idleSeconds, maxConnections: maxOpen, trustedProxies: trustedProxies)
+        if let (directory, ttl) = try directoryOptions.directory() {
+            config.directory = directory
+            config.directoryCacheTTL = ttl
+        }
         let pool = try databaseOptions.poolSize()
         // A bad seed file stops the start before anything is opened (INTERFACE §12).
         let seedFile: SeedFile?
@@ -119,6 +126,8 @@ struct Serve: AsyncParsableCommand {
         let app = try await buildApplication(config: config, store: store, logger: logger, storeHealth: opened.health,
                                              cluster: opened.postgres)
         try await app.runService()
+        // No libldap call may still run when the process exits (its exit handlers would race it).
+        await (config.directory as? LDAPDirectory)?.shutdown()
         logger.notice("stopped")
     }
 }

@@ -27,7 +27,8 @@ struct UserAPITests {
                 json: #"{"name":"alice","password":"alice-pass-1","displayName":"Alice <b>A</b>","email":"alice@example.com"}"#)
             #expect(created.status == .created)
             #expect(created.json == .object(["name": .string("alice"), "displayName": .string("Alice <b>A</b>"),
-                                             "email": .string("alice@example.com"), "admin": .bool(false)]))
+                                             "email": .string("alice@example.com"), "admin": .bool(false),
+                                             "directory": .string("local")]))
             #expect(!created.text.contains("alice-pass-1") && !created.text.contains("scrypt"))
 
             let list = try await client.get("/rest/api/latest/user")
@@ -157,7 +158,7 @@ struct AuthTests {
             #expect(me.status == .ok)
             #expect(me.json == .object([
                 "name": .string("carol"), "displayName": .string("carol"), "email": .null, "admin": .bool(false),
-                "auth": .object(["protocol": .string("basic"), "mode": .null, "client": .null, "scope": .null]),
+                "directory": .string("local"), "auth": .object(["protocol": .string("basic"), "mode": .null, "client": .null, "scope": .null]),
             ]))
             let renamed = try await client.put("/rest/api/latest/myself", json: #"{"displayName":"Carol C."}"#, headers: jsonHeaders(carol))
             #expect(renamed.status == .ok && renamed["displayName"]?.string == "Carol C.")

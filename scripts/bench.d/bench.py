@@ -46,8 +46,12 @@ SCENARIOS = [
     (5, "code-exchange", "POST token, authorization_code"),
     (6, "status", "GET /status"),
     (7, "bearer-attacked", "GET myself, Bearer, under guessing"),
+    (8, "myself-basic-local", "GET myself, Basic, local user"),
+    (9, "myself-basic-directory", "GET myself, Basic, LDAP directory user"),
 ]
 ATTACK_TARGET_RATIO = 0.80   # scenario 7 req/s over scenario 2 req/s of the same run
+DIRECTORY_TARGET_RATIO = 0.90  # scenario 9 req/s over scenario 8 req/s of the same run (issue 14)
+DIRECTORY_SCENARIOS = {8, 9}   # the SQLite-backed server only: it is the one started with --ldap-*
 PEER_SCENARIOS = {1, 2, 3}
 # --database postgres (issue 12): PostgreSQL req/s over SQLite req/s of the same run, at least this.
 PG_RATIO_TARGETS = {1: 0.80, 2: 0.80, 3: 0.50, 4: 0.50, 5: 0.50}
@@ -766,7 +770,7 @@ def seed_linkgate(base, admin_password):
                                   allow_redirects=False), 303).headers.get("Location"))
     return {
         "cc_basic": cc_basic, "code_basic": code_basic, "tokens": tokens, "pem": pem,
-        "consumer_key": consumer_key, "minter": minter, "verifier": verifier, "user": user,
+        "consumer_key": consumer_key, "minter": minter, "verifier": verifier, "user": user, "password": password,
     }
 
 
@@ -835,6 +839,8 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--directory-user", help="a user of the bench's LDAP directory (scenario 9)")
+    ap.add_argument("--directory-password")
     ap.add_argument("--openssl", action="store_true")
     # --database postgres: two nodes on one fresh database of the bench's own PostgreSQL cluster;
     # the superuser URL comes in BENCH_PG_ADMIN_URL (not on the command line).
@@ -969,6 +975,19 @@ def main():
         # 6. the HTTP ceiling
         measure(6, "status", "GET", "/status", [])
 
+        # 8 and 9 (before 7, whose guessing locks the loopback address out of password checks): HTTP
+        # Basic as a local user and as a directory user, both remembered verified pairs (INTERFACE §10,
+        # §13). The first request of 9 binds to the directory and creates the shadow user.
+        if server == "linkgate" and args.directory_user:
+            local = basic(seed["user"], seed["password"])
+            expect(requests.get(base + MYSELF, headers={"Authorization": local}), 200)
+            measure(8, "myself-basic-local", "GET", MYSELF, [f"Authorization: {local}"])
+            directory = basic(args.directory_user, args.directory_password)
+            me = expect(requests.get(base + MYSELF, headers={"Authorization": directory}), 200).json()
+            if me.get("directory") != "ldap":
+                raise BenchError(f"the directory user is not a directory user: {me}")
+            measure(9, "myself-basic-directory", "GET", MYSELF, [f"Authorization: {directory}"])
+
         before_attack()
         # 7. scenario 2 again while a guesser sends wrong passwords for a real user over HTTP Basic.
         # Last, because password throttling (INTERFACE §10) may lock the loopback address out of
@@ -1073,7 +1092,9 @@ def main():
         print(head)
         print("-" * len(head))
         for number, name, title in SCENARIOS:
-            r = results["linkgate"][str(number)]
+            r = results["linkgate"].get(str(number))
+            if r is None:
+                continue
             row = f"{number:<2} {title:<38} {r['rps']:>9.1f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['errors']:>6}"
             p = results["peer"].get(str(number))
             if p:
@@ -1096,6 +1117,11 @@ def main():
                   + (f"{ratio:.2f}" if ratio is not None else "n/a")
                   + f" (target >= {ATTACK_TARGET_RATIO:.2f}"
                   + (", met)" if ratio is not None and ratio >= ATTACK_TARGET_RATIO else ", not met)"))
+        local, directory = results["linkgate"].get("8"), results["linkgate"].get("9")
+        if local and directory and local["rps"]:
+            ratio = directory["rps"] / local["rps"]
+            print(f"   9/8 HTTP Basic, directory user / local user = {ratio:.2f} (target >= {DIRECTORY_TARGET_RATIO:.2f}"
+                  + (", met)" if ratio >= DIRECTORY_TARGET_RATIO else ", not met)"))
         hwm = max(r["vmhwm_mib"] for r in results["linkgate"].values())
         text = f"   Linkgate peak RSS (VmHWM) {hwm:.1f} MiB"
         if results["postgres"]:

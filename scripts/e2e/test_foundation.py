@@ -18,7 +18,7 @@ USERS = "/rest/api/latest/user"
 CLIENTS = "/rest/oauth2/latest/client"
 MYSELF = "/rest/api/latest/myself"
 
-USER_KEYS = {"name", "displayName", "email", "admin"}
+USER_KEYS = {"name", "displayName", "email", "admin", "directory"}
 CLIENT_KEYS = {"id", "clientId", "clientSecret", "name", "redirects", "scope", "impersonation", "publicKey", "executeAs",
                "allowedAddresses"}
 AUTH_KEYS = {"protocol", "mode", "client", "scope"}
@@ -266,7 +266,7 @@ def test_user_lifecycle(api):
     resp = api.post(USERS, json={"name": name, "password": password, "displayName": "Alice E2E",
                                  "email": "alice@example.com"})
     body = assert_json(resp, 201)
-    assert body == {"name": name, "displayName": "Alice E2E", "email": "alice@example.com", "admin": False}
+    assert body == {"name": name, "displayName": "Alice E2E", "email": "alice@example.com", "admin": False, "directory": "local"}
     assert password not in resp.text
 
     listed = [u for u in api.users() if u["name"] == name]
@@ -279,7 +279,7 @@ def test_user_lifecycle(api):
 
     resp = api.put(f"{USERS}/{name}", json={"displayName": "Alice Renamed", "email": "alice2@example.com"})
     updated = assert_json(resp, 200)
-    assert updated == {"name": name, "displayName": "Alice Renamed", "email": "alice2@example.com", "admin": False}
+    assert updated == {"name": name, "displayName": "Alice Renamed", "email": "alice2@example.com", "admin": False, "directory": "local"}
     assert assert_json(api.get(f"{USERS}/{name}"), 200) == updated
 
     # PUT changes only the keys given.
@@ -312,7 +312,7 @@ def test_user_minimal_create_has_every_key(api):
 
 def test_user_admin_flag(api):
     name, password, body = api.create_user(admin=True, displayName="Second Admin")
-    assert body == {"name": name, "displayName": "Second Admin", "email": None, "admin": True}
+    assert body == {"name": name, "displayName": "Second Admin", "email": None, "admin": True, "directory": "local"}
     assert api.get(USERS, auth=(name, password)).status_code == 200
 
 
@@ -705,7 +705,7 @@ def test_myself_with_basic(api):
     name, password, _ = api.create_user(displayName="Myself User", email="me@example.com")
     resp = api.get(MYSELF, auth=(name, password))
     assert assert_json(resp, 200) == {
-        "name": name, "displayName": "Myself User", "email": "me@example.com", "admin": False,
+        "name": name, "displayName": "Myself User", "email": "me@example.com", "admin": False, "directory": "local",
         "auth": {"protocol": "basic", "mode": None, "client": None, "scope": None},
     }
 
@@ -714,7 +714,7 @@ def test_myself_with_basic(api):
     assert body["name"] == name and body["displayName"] == "New"
     assert assert_json(api.get(MYSELF, auth=(name, password)), 200)["displayName"] == "New"
     assert assert_json(api.get(f"{USERS}/{name}"), 200) == {
-        "name": name, "displayName": "New", "email": "me@example.com", "admin": False}
+        "name": name, "displayName": "New", "email": "me@example.com", "admin": False, "directory": "local"}
 
 
 def test_myself_admin(api, admin_auth):

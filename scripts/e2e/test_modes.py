@@ -134,7 +134,7 @@ def assert_introspection(body, base_url, client_id, user, scope, mode, act):
 
 def assert_myself(resp, name, mode, client_id, scope, protocol="oauth2"):
     body = assert_json(resp, 200)
-    assert set(body) == {"name", "displayName", "email", "admin", "auth"}, body
+    assert set(body) == {"name", "displayName", "email", "admin", "directory", "auth"}, body
     assert body["name"] == name, body
     assert body["auth"] == {"protocol": protocol, "mode": mode, "client": client_id, "scope": scope}, body
     if name is None:

@@ -117,7 +117,7 @@ struct UsersConsole {
         let users = try await services.store.users().map { user -> [String: Any] in
             let path = "/admin/users/" + FormURLEncoded.encode(user.name)
             return ["name": user.name, "displayName": user.displayName, "email": user.email ?? "", "admin": user.admin,
-                    "isSelf": user.name == session.user.name, "adminAction": path + "/admin", "passwordAction": path + "/password",
+                    "directory": user.directory, "isLocal": user.isLocal, "isSelf": user.name == session.user.name, "adminAction": path + "/admin", "passwordAction": path + "/password",
                     "deleteHref": path + "/delete", "rowError": rowErrors[user.name] as Any, "fieldId": "pw-" + FormURLEncoded.encode(user.name)]
         }
         let lockouts = services.accounts.lockouts().map { lockout -> [String: Any] in

@@ -217,6 +217,12 @@ public struct FixtureServer: Sendable {
         host = try await FixtureHost.start(config: config, seed: seed, stores: stores, logger: logger)
     }
 
+    /// Waits for work still running in the background (the RSA key generation): exiting while
+    /// OpenSSL is inside it would run its exit handlers under that thread and crash the process.
+    public func finishBackgroundWork() async {
+        _ = try? await host.identity.value()
+    }
+
     /// The application. Once it listens, `ready` gets the base URL (from the bound port unless
     /// `fixedBaseURL`); a failure then goes to `failed`.
     public func application(fixedBaseURL: String?, ready: @escaping @Sendable (String) async -> Void,

@@ -28,6 +28,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 logger.error("database error", metadata: ["database_code": "\(code)"])
                 return APIError.unavailable
             }
+        case let error as DirectoryError:
+            logger.warning("user directory unavailable", metadata: ["reason": "\(error)"])
+            return APIError.directoryUnavailable
         case let error as HTTPError:
             return translate(error.status)
         case let error as any HTTPResponseError:

@@ -37,6 +37,7 @@ struct MyselfRoutes {
             "displayName": .optional(user?.displayName),
             "email": .optional(user?.email),
             "admin": .bool(user?.admin ?? false),
+            "directory": .optional(user?.directory),
             "auth": .object([
                 "protocol": .string(principal.authProtocol.rawValue),
                 "mode": .optional(principal.mode?.rawValue),

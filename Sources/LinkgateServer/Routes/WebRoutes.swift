@@ -53,6 +53,13 @@ struct WebRoutes {
                                            error: "The server is busy. Try again in a moment.", status: .tooManyRequests)
             response.headers[.retryAfter] = "1"
             return response
+        case .unavailable:
+            // INTERFACE §13: the directory cannot be reached; local users are unaffected.
+            var response = try renderLogin(next: next, username: username,
+                                           error: "The user directory cannot be reached right now. Try again in a moment.",
+                                           status: .serviceUnavailable)
+            response.headers[.retryAfter] = "5"
+            return response
         }
         // A fresh session id on every login (no fixation); any earlier session of this browser ends.
         if let old = try await services.sessions.current(request) { try await services.sessions.end(old) }

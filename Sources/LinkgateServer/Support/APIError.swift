@@ -36,6 +36,11 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
         .init(.tooManyRequests, code: "too_many_requests", message, headers: [.retryAfter: String(max(1, retryAfter))])
     }
     public static var serverError: APIError { .init(.internalServerError, code: "server_error", "the server could not complete the request") }
+    /// INTERFACE §13: a directory user's check while the directory cannot be reached.
+    public static var directoryUnavailable: APIError {
+        .init(.serviceUnavailable, code: "temporarily_unavailable", "the user directory cannot be reached; retry shortly",
+              headers: [.retryAfter: "5"])
+    }
     public static var unavailable: APIError {
         .init(.serviceUnavailable, code: "temporarily_unavailable", "the database is busy or unreachable; retry shortly")
     }

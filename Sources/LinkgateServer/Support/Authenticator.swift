@@ -132,6 +132,7 @@ struct Authenticator: Sendable {
         case .throttled(let retryAfter):
             throw APIError.tooManyRequests("too many failed password checks for this user name or address; retry later", retryAfter: retryAfter)
         case .busy: throw APIError.tooManyRequests("the server is busy checking passwords; retry shortly", retryAfter: 1)
+        case .unavailable: throw APIError.directoryUnavailable
         }
         return Principal(user: user, authProtocol: .basic, mode: nil, client: nil, scope: nil)
     }

@@ -9,11 +9,11 @@ func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Resp
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.serialized())))
 }
 
-/// `{"name","displayName","email","admin"}` — never the password or its hash.
+/// `{"name","displayName","email","admin","directory"}` — never the password or its hash.
 func userJSON(_ user: User) -> JSONValue {
     .object([
         "name": .string(user.name), "displayName": .string(user.displayName),
-        "email": .optional(user.email), "admin": .bool(user.admin),
+        "email": .optional(user.email), "admin": .bool(user.admin), "directory": .string(user.directory),
     ])
 }
 

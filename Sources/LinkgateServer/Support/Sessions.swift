@@ -16,6 +16,15 @@ struct Sessions: Sendable {
     /// Set the cookie's `Secure` flag (when the base URL is https).
     let secureCookies: Bool
     let now: @Sendable () -> Int64
+    /// Users as sessions see them: a directory user the directory dropped is logged out (INTERFACE §13).
+    let users: any UserStore
+
+    init(store: any SessionStore & UserStore, users: (any UserStore)? = nil, secureCookies: Bool, now: @escaping @Sendable () -> Int64) {
+        self.store = store
+        self.users = users ?? store
+        self.secureCookies = secureCookies
+        self.now = now
+    }
 
     struct Current: Sendable {
         let token: String
@@ -38,7 +47,7 @@ struct Sessions: Sendable {
     func current(_ request: Request) async throws -> Current? {
         guard let token = request.cookies[Self.cookieName]?.value, Self.isTokenShaped(token),
               let session = try await store.session(digest: Digest.storageDigest(of: token), now: now()),
-              let user = try await store.user(named: session.userName) else { return nil }
+              let user = try await users.user(named: session.userName) else { return nil }
         return Current(token: token, user: user)
     }
 
