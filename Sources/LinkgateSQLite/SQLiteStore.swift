@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import LinkgateCore
 import LinkgateStoreKit
@@ -60,6 +61,35 @@ public final class SQLiteStore: Sendable {
         commits = GroupCommit(writer: writer)
     }
 
+    /// Writes a consistent copy of the database at `path` to `destination` while other processes
+    /// (a running `serve`) read and write it (INTERFACE §15 `linkgate backup`): `VACUUM INTO` runs
+    /// in one read transaction, so the copy is the database as of one commit. The copy is then
+    /// opened and must pass `PRAGMA integrity_check`. An existing `destination` is refused.
+    public static func backup(path: String, to destination: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw SQLiteStoreError.backupFailed("no database file at '\(path)'")
+        }
+        guard !FileManager.default.fileExists(atPath: destination) else {
+            throw SQLiteStoreError.backupFailed("'\(destination)' already exists; give a new file name")
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        do {
+            let source = try DatabaseQueue(path: path, configuration: config)
+            try source.inDatabase { db in try db.execute(sql: "VACUUM INTO ?", arguments: [destination]) }
+            try source.close()
+            config.readonly = true
+            let copy = try DatabaseQueue(path: destination, configuration: config)
+            let verdict = try copy.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+            try copy.close()
+            guard verdict == ["ok"] else {
+                throw SQLiteStoreError.backupFailed("the copy fails integrity_check: \(verdict.prefix(3).joined(separator: "; "))")
+            }
+        } catch let error as DatabaseError {
+            throw SQLiteStoreError.backupFailed(error.message ?? "SQLite error \(error.resultCode.rawValue)")
+        }
+    }
+
     /// The journal mode SQLite reports ("wal" for a file database).
     public func journalMode() async throws -> String {
         try await writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
@@ -116,10 +146,12 @@ public final class SQLiteStore: Sendable {
 /// Failures opening the database, with a message an operator can act on.
 public enum SQLiteStoreError: Error, CustomStringConvertible {
     case cannotOpen(path: String, reason: String)
+    case backupFailed(String)
 
     public var description: String {
         switch self {
         case .cannotOpen(let path, let reason): "cannot open database '\(path)': \(reason)"
+        case .backupFailed(let reason): "backup failed: \(reason)"
         }
     }
 }
