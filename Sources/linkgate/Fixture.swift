@@ -41,6 +41,9 @@ struct Fixture: AsyncParsableCommand {
     @Option(help: "Folder with templates/ and static/ (LINKGATE_RESOURCES; default ./Resources).")
     var resources: String?
 
+    @Option(help: "Log lines as text or json: one JSON object per line on stderr (LINKGATE_LOG_FORMAT; default text).")
+    var logFormat: String?
+
     @Option(help: "Log level (LINKGATE_LOG_LEVEL; default notice).")
     var logLevel: String?
 
@@ -50,6 +53,7 @@ struct Fixture: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try LogFormat.bootstrap(logFormat)
         var logger = Logger(label: "linkgate-fixture")
         let level = setting(logLevel, env: "LINKGATE_LOG_LEVEL", default: "notice")
         guard let parsedLevel = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level '\(level)'") }

@@ -31,6 +31,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder with templates/ and static/ (LINKGATE_RESOURCES; default ./Resources).")
     var resources: String?
 
+    @Option(help: "Log lines as text or json: one JSON object per line on stderr (LINKGATE_LOG_FORMAT; default text).")
+    var logFormat: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (LINKGATE_LOG_LEVEL; default info).")
     var logLevel: String?
 
@@ -45,6 +48,7 @@ struct Serve: AsyncParsableCommand {
     var maxConnections: Int?
 
     func run() async throws {
+        try LogFormat.bootstrap(logFormat)
         var logger = Logger(label: "linkgate")
         let level = setting(logLevel, env: "LINKGATE_LOG_LEVEL", default: "info")
         guard let parsedLevel = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level '\(level)'") }
