@@ -1,6 +1,7 @@
 import ArgumentParser
 import LinkgateCore
 import LinkgateLDAP
+import LinkgateServer
 
 /// `--ldap-*`: a shared user base from an LDAP directory (INTERFACE §13), for `serve` and `fixture`.
 struct DirectoryOptions: ParsableArguments {
@@ -34,9 +35,9 @@ struct DirectoryOptions: ParsableArguments {
     @Option(name: .customLong("ldap-ca-file"), help: "PEM file of the CAs that sign the directory's certificate (LINKGATE_LDAP_CA_FILE; default: the system CA store).")
     var caFile: String?
 
-    /// The directory and its cache lifetime, or nil when no `--ldap-url` is given.
-    func directory() throws -> (directory: LDAPDirectory, cacheTTL: Int64)? {
-        guard let url = url ?? environment("LINKGATE_LDAP_URL") else { return nil }
+    /// Sets the server's directory and its cache lifetime from the options; nothing without `--ldap-url`.
+    func configure(_ config: inout ServerConfig) throws {
+        guard let url = url ?? environment("LINKGATE_LDAP_URL") else { return }
         guard let baseDN = baseDN ?? environment("LINKGATE_LDAP_BASE_DN") else {
             throw ValidationError("--ldap-base-dn is required with --ldap-url")
         }
@@ -50,9 +51,16 @@ struct DirectoryOptions: ParsableArguments {
             adminGroupDN: adminGroup ?? environment("LINKGATE_LDAP_ADMIN_GROUP"),
             startTLS: startTLS || environment("LINKGATE_LDAP_STARTTLS") == "1", caFile: caFile ?? environment("LINKGATE_LDAP_CA_FILE"))
         do {
-            return (try LDAPDirectory(configuration: configuration), Int64(ttl))
+            config.directory = try LDAPDirectory(configuration: configuration)
         } catch {
             throw ValidationError("invalid LDAP settings: \(error.description)")
         }
+        config.directoryCacheTTL = Int64(ttl)
+    }
+
+    /// Stops the directory's threads: no libldap call may still run when the process exits
+    /// (its exit handlers would race it).
+    static func shutdown(_ config: ServerConfig) async {
+        await (config.directory as? LDAPDirectory)?.shutdown()
     }
 }

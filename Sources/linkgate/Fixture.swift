@@ -3,7 +3,6 @@ import Foundation
 import Hummingbird
 import LinkgateCore
 import LinkgateCrypto
-import LinkgateLDAP
 import LinkgateServer
 import LinkgateSQLite
 import Logging
@@ -41,11 +40,7 @@ struct Fixture: AsyncParsableCommand {
     @Option(help: "Folder with templates/ and static/ (LINKGATE_RESOURCES; default ./Resources).")
     var resources: String?
 
-    @Option(help: "Log lines as text or json: one JSON object per line on stderr (LINKGATE_LOG_FORMAT; default text).")
-    var logFormat: String?
-
-    @Option(help: "Log level (LINKGATE_LOG_LEVEL; default notice).")
-    var logLevel: String?
+    @OptionGroup var loggingOptions: LoggingOptions
 
     func validate() throws {
         if database != nil { throw ValidationError("fixture mode keeps everything in memory: --database is refused (use `linkgate serve` for a database)") }
@@ -53,11 +48,7 @@ struct Fixture: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try LogFormat.bootstrap(logFormat)
-        var logger = Logger(label: "linkgate-fixture")
-        let level = setting(logLevel, env: "LINKGATE_LOG_LEVEL", default: "notice")
-        guard let parsedLevel = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level '\(level)'") }
-        logger.logLevel = parsedLevel
+        let logger = try loggingOptions.logger(label: "linkgate-fixture", defaultLevel: .notice)
         var fixedBase: String? = nil
         if let baseURL {
             guard let normalized = ServerConfig.normalizedBaseURL(baseURL) else {
@@ -78,10 +69,7 @@ struct Fixture: AsyncParsableCommand {
             host: host, port: port, baseURL: fixedBase ?? "http://127.0.0.1",
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
             passwordHasher: PasswordHasher(logN: 4, r: 8, p: 1))
-        if let (directory, ttl) = try directoryOptions.directory() {
-            serverConfig.directory = directory
-            serverConfig.directoryCacheTTL = ttl
-        }
+        try directoryOptions.configure(&serverConfig)
         let server: FixtureServer
         do {
             server = try await FixtureServer(config: serverConfig, seed: seed, stores: InMemoryStores(
@@ -114,6 +102,6 @@ struct Fixture: AsyncParsableCommand {
         })
         try await app.runService()
         await server.finishBackgroundWork()
-        await (serverConfig.directory as? LDAPDirectory)?.shutdown()
+        await DirectoryOptions.shutdown(serverConfig)
     }
 }

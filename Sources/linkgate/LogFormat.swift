@@ -3,6 +3,25 @@ import Foundation
 import LinkgateCore
 import Logging
 
+/// `--log-format` and `--log-level`, shared by `serve` and `fixture`.
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "Log lines as text or json: one JSON object per line on stderr (LINKGATE_LOG_FORMAT; default text).")
+    var logFormat: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (LINKGATE_LOG_LEVEL; default info, fixture: notice).")
+    var logLevel: String?
+
+    /// Sets the log format up (once, before any logger exists) and returns the command's logger.
+    func logger(label: String, defaultLevel: Logger.Level) throws -> Logger {
+        try LogFormat.bootstrap(logFormat)
+        var logger = Logger(label: label)
+        let level = setting(logLevel, env: "LINKGATE_LOG_LEVEL", default: defaultLevel.rawValue)
+        guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level '\(level)'") }
+        logger.logLevel = parsed
+        return logger
+    }
+}
+
 /// `--log-format text|json` (INTERFACE §15, `LINKGATE_LOG_FORMAT`): swift-log's text lines, or
 /// one JSON object per line on stderr with `time`, `level`, `message`, `label` and the
 /// metadata (the request fields: method, path, status, ms). Set once, before any logger exists.

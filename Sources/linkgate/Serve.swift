@@ -3,7 +3,6 @@ import Foundation
 import Hummingbird
 import LinkgateCore
 import LinkgateCrypto
-import LinkgateLDAP
 import LinkgateServer
 import Logging
 
@@ -31,11 +30,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder with templates/ and static/ (LINKGATE_RESOURCES; default ./Resources).")
     var resources: String?
 
-    @Option(help: "Log lines as text or json: one JSON object per line on stderr (LINKGATE_LOG_FORMAT; default text).")
-    var logFormat: String?
-
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (LINKGATE_LOG_LEVEL; default info).")
-    var logLevel: String?
+    @OptionGroup var loggingOptions: LoggingOptions
 
     @Option(name: .customLong("trusted-proxy"),
             help: "A proxy (address or CIDR) whose X-Forwarded-For gives the client address; repeatable (LINKGATE_TRUSTED_PROXIES, comma-separated).")
@@ -48,11 +43,7 @@ struct Serve: AsyncParsableCommand {
     var maxConnections: Int?
 
     func run() async throws {
-        try LogFormat.bootstrap(logFormat)
-        var logger = Logger(label: "linkgate")
-        let level = setting(logLevel, env: "LINKGATE_LOG_LEVEL", default: "info")
-        guard let parsedLevel = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level '\(level)'") }
-        logger.logLevel = parsedLevel
+        let logger = try loggingOptions.logger(label: "linkgate", defaultLevel: .info)
 
         do {
             try CryptoSelfTest.run()
@@ -84,10 +75,7 @@ struct Serve: AsyncParsableCommand {
             host: setting(host, env: "LINKGATE_HOST", default: "127.0.0.1"), port: port, baseURL: base,
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
             adminPassword: adminPassword, idleTimeoutSeconds: idleSeconds, maxConnections: maxOpen, trustedProxies: trustedProxies)
-        if let (directory, ttl) = try directoryOptions.directory() {
-            config.directory = directory
-            config.directoryCacheTTL = ttl
-        }
+        try directoryOptions.configure(&config)
         let pool = try databaseOptions.poolSize()
         // A bad seed file stops the start before anything is opened (INTERFACE §12).
         let seedFile: SeedFile?
@@ -130,8 +118,7 @@ struct Serve: AsyncParsableCommand {
         let app = try await buildApplication(config: config, store: store, logger: logger, storeHealth: opened.health,
                                              cluster: opened.postgres)
         try await app.runService()
-        // No libldap call may still run when the process exits (its exit handlers would race it).
-        await (config.directory as? LDAPDirectory)?.shutdown()
+        await DirectoryOptions.shutdown(config)
         logger.notice("stopped")
     }
 }

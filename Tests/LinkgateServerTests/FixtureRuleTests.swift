@@ -22,7 +22,7 @@ struct FixtureRuleTests {
         #expect(book.take(endpoint: .introspect, clientId: "jira", grantType: "refresh_token", user: nil) == nil)
         #expect(book.take(endpoint: .token, clientId: "jira", grantType: "refresh_token", user: nil)?.id == first)
         #expect(book.take(endpoint: .token, clientId: "jira", grantType: "refresh_token", user: nil) == nil)
-        #expect(book.isEmpty)
+        #expect(book.all.isEmpty)
     }
 
     @Test func faultUserMatchIgnoresCaseAndRemovalIsById() {

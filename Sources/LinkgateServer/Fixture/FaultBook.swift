@@ -88,7 +88,4 @@ final class FaultBook: Sendable {
             return fault
         }
     }
-
-    /// Whether any fault is set (the middleware skips the request's facts otherwise).
-    var isEmpty: Bool { state.withLock { $0.faults.isEmpty } }
 }

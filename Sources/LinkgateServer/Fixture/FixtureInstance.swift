@@ -67,8 +67,10 @@ final class FixtureInstance: Sendable {
         return config
     }
 
-    /// Seeds a copy of `blank` (migrated, empty) and builds its routes.
-    static func make(id: String?, seed: SeedFile, host: FixtureHost, blank: any ServerStore) async throws -> FixtureInstance {
+    /// Seeds a copy of `blank` (migrated, empty) and, unless told not to (the main server builds
+    /// them once its port, and so its base URL, is known), builds its routes.
+    static func make(id: String?, seed: SeedFile, host: FixtureHost, blank: any ServerStore,
+                     buildRoutes: Bool = true) async throws -> FixtureInstance {
         let mode = FixtureMode(id: id, seed: seed, hostIdentity: host.identity)
         let config = host.config
         let store = try host.stores.copy(blank)
@@ -79,7 +81,7 @@ final class FixtureInstance: Sendable {
         }
         try await SeedApplier(store: store, hasher: config.passwordHasher, now: mode.clock.now).apply(seed)
         let instance = FixtureInstance(mode: mode, host: host, seeded: store)
-        try await instance.reset()
+        if buildRoutes { try await instance.reset() }
         return instance
     }
 
@@ -87,7 +89,7 @@ final class FixtureInstance: Sendable {
     func reset() async throws {
         let store = try host.stores.copy(seeded)
         let router = try await buildRouter(config: config, store: store, logger: host.logger, now: mode.clock.now,
-                                           pages: host.pages(base: mode.mountPath), fixture: self)
+                                           pages: host.pages, fixture: self)
         mode.faults.remove(id: nil)
         mode.journal.clear()
         mode.clock.reset()
@@ -111,12 +113,13 @@ final class FixtureHost: Sendable {
     /// The server's RSA key and ids, shared by the main server and every sandbox and kept across
     /// resets; generated in the background while the fixture starts.
     let identity: IdentityCell
-    private let library: Pages
+    /// The page templates, loaded once for every server and sandbox.
+    let pages: Pages
     private let blank: any ServerStore
     private let sandboxes = Mutex<[String: FixtureInstance]>([:])
     private let mainInstance = Mutex<FixtureInstance?>(nil)
 
-    private init(config: ServerConfig, controlToken: String, logger: Logger, library: Pages, stores: InMemoryStores,
+    private init(config: ServerConfig, controlToken: String, logger: Logger, pages: Pages, stores: InMemoryStores,
                  blank: any ServerStore) {
         settings = Mutex(config)
         self.stores = stores
@@ -128,7 +131,7 @@ final class FixtureHost: Sendable {
         })
         self.controlToken = controlToken
         self.logger = logger
-        self.library = library
+        self.pages = pages
         self.blank = blank
     }
 
@@ -136,8 +139,8 @@ final class FixtureHost: Sendable {
     static func start(config: ServerConfig, seed: SeedFile, stores: InMemoryStores, logger: Logger) async throws -> FixtureHost {
         let blank = try stores.empty()
         let host = FixtureHost(config: config, controlToken: SecureRandom.token(), logger: logger,
-                               library: try await Pages(resourcesPath: config.resourcesPath), stores: stores, blank: blank)
-        let main = try await FixtureInstance.make(id: nil, seed: seed, host: host, blank: blank)
+                               pages: try await Pages(resourcesPath: config.resourcesPath), stores: stores, blank: blank)
+        let main = try await FixtureInstance.make(id: nil, seed: seed, host: host, blank: blank, buildRoutes: false)
         host.mainInstance.withLock { $0 = main }
         return host
     }
@@ -147,7 +150,7 @@ final class FixtureHost: Sendable {
     var config: ServerConfig { settings.withLock { $0 } }
 
     /// Once the listener is bound: the port it got and, unless one was given, the base URL from it;
-    /// the main server's routes are rebuilt with it.
+    /// the main server's routes are built with it.
     func bound(port: Int, baseURL: String) async throws {
         settings.withLock {
             $0.port = port
@@ -156,7 +159,6 @@ final class FixtureHost: Sendable {
         try await main.reset()
     }
 
-    func pages(base: String) -> Pages { Pages(library: library.library, base: base, fixtureBanner: true) }
 
     func sandbox(_ id: String) -> FixtureInstance? { sandboxes.withLock { $0[id] } }
 
@@ -169,8 +171,6 @@ final class FixtureHost: Sendable {
     }
 
     func deleteSandbox(_ id: String) -> Bool { sandboxes.withLock { $0.removeValue(forKey: id) != nil } }
-
-    var sandboxCount: Int { sandboxes.withLock { $0.count } }
 }
 
 /// The fixture application's responder: `/s/<id>/…` goes, without the prefix, to sandbox `id`

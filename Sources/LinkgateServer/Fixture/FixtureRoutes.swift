@@ -130,12 +130,7 @@ struct FixtureRoutes {
         } catch MintedGrant.Failure.scope(let error) {
             throw oauthError(error)
         }
-        var response: [String: JSONValue] = [
-            "access_token": .string(issued.accessToken), "token_type": .string("bearer"),
-            "expires_in": .number(Double(issued.expiresIn)), "scope": .string(issued.scope.rawValue),
-        ]
-        if let refresh = issued.refreshToken { response["refresh_token"] = .string(refresh) }
-        return jsonResponse(.object(response))
+        return tokenResponse(issued)
     }
 
     // MARK: Faults
@@ -205,18 +200,12 @@ struct FixtureRoutes {
 
     /// `{"config"?:<seed object>}` → `201 {"id","baseUrl"}`.
     @Sendable func createSandbox(_ request: Request, context: LinkgateContext) async throws -> Response {
-        let bytes = try await request.readBody()
         var seed = SeedFile()
-        if !bytes.isEmpty {
-            guard case .object(let members)? = JSONValue.parse(bytes) else { throw APIError.invalidRequest("the body must be a JSON object") }
-            let unknown = members.keys.filter { $0 != "config" }.sorted()
-            guard unknown.isEmpty else { throw APIError.invalidRequest("unknown key \(unknown.map { "'\($0.prefix(64))'" }.joined(separator: ", "))") }
-            if let config = members["config"], config != .null {
-                do {
-                    seed = try SeedFile(value: config)
-                } catch {
-                    throw APIError.invalidRequest("config: \(error.description)")
-                }
+        if let config = try await JSONBody.readIfAny(request, allowed: ["config"])?.members["config"], config != .null {
+            do {
+                seed = try SeedFile(value: config)
+            } catch {
+                throw APIError.invalidRequest("config: \(error.description)")
             }
         }
         let sandbox: FixtureInstance

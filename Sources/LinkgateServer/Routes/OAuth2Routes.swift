@@ -144,14 +144,8 @@ struct OAuth2Routes {
     @Sendable func token(_ request: Request, context: LinkgateContext) async throws -> Response {
         try await oauthEndpoint {
             let params = try await tokenParameters(request)
-            let issued = try await server.token(params, authorization: request.headers[.authorization],
-                                                from: services.auth.addresses.address(request, context))
-            var body: [String: JSONValue] = [
-                "access_token": .string(issued.accessToken), "token_type": .string("bearer"),
-                "expires_in": .number(Double(issued.expiresIn)), "scope": .string(issued.scope.rawValue),
-            ]
-            if let refresh = issued.refreshToken { body["refresh_token"] = .string(refresh) }
-            return jsonResponse(.object(body))
+            return tokenResponse(try await server.token(params, authorization: request.headers[.authorization],
+                                                        from: services.auth.addresses.address(request, context)))
         }
     }
 

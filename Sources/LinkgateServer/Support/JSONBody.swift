@@ -9,8 +9,14 @@ struct JSONBody {
 
     /// Reads and parses the body; only `allowed` keys may appear.
     static func read(_ request: Request, allowed: Set<String>) async throws -> JSONBody {
+        guard let body = try await readIfAny(request, allowed: allowed) else { throw APIError.invalidRequest("a JSON object body is required") }
+        return body
+    }
+
+    /// `read`, for calls whose body is optional: an empty body is nil.
+    static func readIfAny(_ request: Request, allowed: Set<String>) async throws -> JSONBody? {
         let bytes = try await request.readBody()
-        guard !bytes.isEmpty else { throw APIError.invalidRequest("a JSON object body is required") }
+        guard !bytes.isEmpty else { return nil }
         guard let value = JSONValue.parse(bytes) else { throw APIError.invalidRequest("the body is not valid JSON") }
         guard case .object(let members) = value else { throw APIError.invalidRequest("the body must be a JSON object") }
         let unknown = members.keys.filter { !allowed.contains($0) }.sorted()

@@ -24,6 +24,16 @@ func oauthEndpoint(_ body: () async throws -> Response) async throws -> Response
     }
 }
 
+/// A successful token response (RFC 6749 §5.1), not cached.
+func tokenResponse(_ issued: TokenResponse) -> Response {
+    var body: [String: JSONValue] = [
+        "access_token": .string(issued.accessToken), "token_type": .string("bearer"),
+        "expires_in": .number(Double(issued.expiresIn)), "scope": .string(issued.scope.rawValue),
+    ]
+    if let refresh = issued.refreshToken { body["refresh_token"] = .string(refresh) }
+    return jsonResponse(.object(body))
+}
+
 /// `303 See Other` to `location`, never cached.
 func seeOther(_ location: String) -> Response {
     var headers: HTTPFields = [.location: location, .cacheControl: "no-store"]

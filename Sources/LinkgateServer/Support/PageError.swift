@@ -24,8 +24,8 @@ struct PageError: Error, HTTPResponseError {
     }
 }
 
-/// What error pages, which are rendered without `Pages`, need to know of the server answering:
-/// a fixture sandbox's base path and fixture mode's banner (INTERFACE §12). Set per request by
+/// What every page, `Pages` and error pages alike, needs to know of the server answering: a
+/// fixture sandbox's base path and fixture mode's banner (INTERFACE §12). Set per request by
 /// `FixtureMiddleware`; `serve` leaves the defaults.
 enum PageChrome {
     @TaskLocal static var base = ""

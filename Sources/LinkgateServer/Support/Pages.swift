@@ -3,30 +3,20 @@ import Mustache
 import NIOCore
 
 /// Server-rendered pages from `Resources/templates/*.mustache` (HTML-escaped by default).
+/// Links and form actions start with `{{base}}`, and the fixture banner shows, as `PageChrome`
+/// says for the request (INTERFACE §12).
 struct Pages: Sendable {
     let library: MustacheLibrary
-    /// Prefix of every link and form action: empty, or a fixture sandbox's `/s/<id>` (INTERFACE §12).
-    let base: String
-    /// Fixture mode: every page shows the "fixture — not for production" banner (INTERFACE §12).
-    let fixtureBanner: Bool
 
     init(resourcesPath: String) async throws {
         library = try await MustacheLibrary(directory: resourcesPath + "/templates")
-        base = ""
-        fixtureBanner = false
-    }
-
-    init(library: MustacheLibrary, base: String, fixtureBanner: Bool) {
-        self.library = library
-        self.base = base
-        self.fixtureBanner = fixtureBanner
     }
 
     /// Renders `template` as an HTML response that is never cached.
     func render(_ template: String, _ values: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) throws -> Response {
         var values = values
-        values["base"] = base
-        if fixtureBanner { values["fixture"] = true }
+        values["base"] = PageChrome.base
+        if PageChrome.fixtureBanner { values["fixture"] = true }
         guard let html = library.render(Self.droppingNils(values), withTemplate: template) else {
             throw PageError(status: .internalServerError, title: "Page unavailable", message: "The page template is missing.")
         }
