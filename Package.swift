@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System OpenSSL 3 libcrypto (EVP APIs only).
@@ -32,18 +34,20 @@ let package = Package(
         // runtime library is needed, not libldap-dev's headers (the shim declares what it uses).
         .target(name: "CLDAP", linkerSettings: [.linkedLibrary("dl")]),
         .target(name: "LinkgateCore", dependencies: ["LinkgateCrypto"]),
+        // INTERFACE §15 metric families, through swift-metrics (the executable bootstraps Prometheus).
+        .target(name: "LinkgateMetrics", dependencies: [.product(name: "CoreMetrics", package: "swift-metrics")]),
         .target(name: "OAuth2", dependencies: ["LinkgateCore", "LinkgateCrypto"]),
         .target(name: "OAuth1", dependencies: ["LinkgateCore", "LinkgateCrypto"]),
         // What both stores share: record mapping from rows, the entity cache, store-side rules.
         .target(name: "LinkgateStoreKit", dependencies: ["LinkgateCore", "OAuth2", "OAuth1"]),
         .target(
             name: "LinkgateSQLite",
-            dependencies: ["LinkgateCore", "OAuth2", "OAuth1", "LinkgateStoreKit", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["LinkgateCore", "OAuth2", "OAuth1", "LinkgateStoreKit", "LinkgateMetrics", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
             name: "LinkgatePostgres",
             dependencies: [
-                "LinkgateCore", "LinkgateCrypto", "OAuth2", "OAuth1", "LinkgateStoreKit",
+                "LinkgateCore", "LinkgateCrypto", "OAuth2", "OAuth1", "LinkgateStoreKit", "LinkgateMetrics",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -58,7 +62,7 @@ let package = Package(
         .target(
             name: "LinkgateServer",
             dependencies: [
-                "LinkgateCore", "LinkgateCrypto", "OAuth2", "OAuth1",
+                "LinkgateCore", "LinkgateCrypto", "OAuth2", "OAuth1", "LinkgateMetrics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -74,8 +78,11 @@ let package = Package(
         .executableTarget(
             name: "linkgate",
             dependencies: [
-                "LinkgateServer", "LinkgateSQLite", "LinkgatePostgres", "LinkgateLDAP", "LinkgateCore", "LinkgateCrypto",
+                "LinkgateServer", "LinkgateSQLite", "LinkgatePostgres", "LinkgateLDAP", "LinkgateCore", "LinkgateCrypto", "LinkgateMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

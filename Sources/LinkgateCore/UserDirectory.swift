@@ -8,6 +8,9 @@ public protocol UserDirectory: Sendable {
     /// The value of a user entity's `directory` field for users from here (`"ldap"`).
     var kind: String { get }
 
+    /// Where the directory is, for people (the console's System page): no credentials.
+    var location: String { get }
+
     /// Checks a password against the directory. `nil` when there is no such entry, more than one
     /// entry matches the name, or the password is wrong: callers cannot and must not tell these
     /// apart. An empty password is refused without contacting the directory (an LDAP
@@ -54,4 +57,8 @@ public enum DirectoryError: Error, Sendable, Equatable, CustomStringConvertible 
         case .unavailable(let reason): "user directory unavailable: \(reason)"
         }
     }
+}
+
+extension UserDirectory {
+    public var location: String { kind }
 }

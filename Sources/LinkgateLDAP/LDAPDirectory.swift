@@ -20,6 +20,7 @@ import Synchronization
 public final class LDAPDirectory: UserDirectory {
     public let configuration: LDAPConfiguration
     public var kind: String { "ldap" }
+    public var location: String { "\(configuration.url), base \(configuration.baseDN)" }
 
     /// Longest login name searched for (the `uid` attribute's upper bound in RFC 4519).
     static let maximumNameLength = 256

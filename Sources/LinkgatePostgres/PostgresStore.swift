@@ -1,4 +1,5 @@
 import LinkgateCore
+import LinkgateMetrics
 import LinkgateStoreKit
 import Logging
 import NIOCore
@@ -245,10 +246,12 @@ public final class PostgresStore: Sendable, Service {
         try await retrying {
             try await call { connection in
                 let transaction = Transaction(connection: connection, logger: self.logger, roundTrips: self.roundTrips)
+                let began = ContinuousClock.now
                 try await transaction.run("BEGIN")
                 do {
                     let result = try await body(transaction)
                     try await transaction.run("COMMIT")
+                    LinkgateMetrics.storeCommit(store: "postgresql", nanoseconds: (ContinuousClock.now - began).nanoseconds)
                     return result
                 } catch {
                     // A failed ROLLBACK means the connection is gone, which ends the transaction too.

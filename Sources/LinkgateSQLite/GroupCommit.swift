@@ -1,5 +1,6 @@
 import Dispatch
 import GRDB
+import LinkgateMetrics
 import Synchronization
 
 /// Group commit: concurrent write requests are run in one `BEGIN IMMEDIATE` transaction, each
@@ -88,6 +89,7 @@ final class GroupCommit: Sendable {
         while true {
             let batch = nextBatch()
             if batch.isEmpty { return }
+            let began = ContinuousClock.now
             do {
                 let results = try writer.writeWithoutTransaction { db -> [Result<any Sendable, Error>] in
                     var results: [Result<any Sendable, Error>] = []
@@ -98,6 +100,8 @@ final class GroupCommit: Sendable {
                     }
                     return results
                 }
+                // INTERFACE §15: BEGIN IMMEDIATE to the end of COMMIT (its fsync), and the batch it carried.
+                LinkgateMetrics.storeCommit(store: "sqlite", nanoseconds: (ContinuousClock.now - began).nanoseconds, batchSize: batch.count)
                 for (job, result) in zip(batch, results) { job.done(result) }
             } catch {
                 // The transaction itself failed (disk full, I/O error): nothing of the batch was committed.

@@ -3,6 +3,7 @@ import GRDB
 import LinkgateCore
 import LinkgateStoreKit
 import OAuth1
+import Synchronization
 
 /// Linkgate's storage on SQLite through GRDB: WAL, `synchronous=FULL`, a busy timeout, and
 /// `BEGIN IMMEDIATE` for every write (GRDB's default for write transactions). Each store
@@ -16,6 +17,7 @@ public final class SQLiteStore: Sendable {
     let clientCache = EntityCache<OAuth2Client>()
     let userCache = EntityCache<User>()
     let consumerCache = EntityCache<Consumer>()
+    let health = HealthProbe()
 
     /// Opens (creating if needed) the database file at `path` and migrates it.
     public init(path: String) throws {
@@ -87,6 +89,40 @@ public final class SQLiteStore: Sendable {
             }
         } catch let error as DatabaseError {
             throw SQLiteStoreError.backupFailed(error.message ?? "SQLite error \(error.resultCode.rawValue)")
+        }
+    }
+
+    /// Whether the database can take a write within 2 s (`GET /status`, INTERFACE §15): an
+    /// empty transaction through the writer, which must get SQLite's write lock. Reads in WAL
+    /// mode never wait, so a read would say "healthy" while every write times out behind another
+    /// process's lock or fails on a broken disk. Asked at most once a second.
+    public func isHealthy() async -> Bool {
+        await health.check {
+            // The write cannot be cancelled while SQLite waits for the lock: whichever of it and
+            // the 2 s timer finishes first answers.
+            let pending = Mutex<CheckedContinuation<Void, Error>?>(nil)
+            let finish: @Sendable (Result<Void, Error>) -> Void = { result in
+                pending.withLock { waiting in
+                    waiting?.resume(with: result)
+                    waiting = nil
+                }
+            }
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                pending.withLock { $0 = continuation }
+                let timer = Task {
+                    try await Task.sleep(for: .seconds(2))
+                    finish(.failure(StoreError.unavailable(code: -1)))
+                }
+                Task {
+                    do {
+                        try await self.commits.write { db in try db.execute(sql: "SELECT 1") }
+                        finish(.success(()))
+                    } catch {
+                        finish(.failure(error))
+                    }
+                    timer.cancel()
+                }
+            }
         }
     }
 

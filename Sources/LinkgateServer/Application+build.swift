@@ -22,7 +22,7 @@ public func buildApplication(
         router: router,
         server: .http1(configuration: http1Configuration(config: config, logger: logger)),
         configuration: .init(address: .hostname(config.host, port: config.port), serverName: "Linkgate"),
-        services: [PruneService(store: store, interval: .seconds(60), now: now, logger: logger)],
+        services: [PruneService(store: store, now: now, logger: logger)],
         logger: logger)
 }
 
@@ -34,6 +34,7 @@ func buildRouter(
     storeHealth: (@Sendable () async -> Bool)? = nil, cluster: (any ClusterBus)? = nil,
     pages: Pages? = nil, fixture: FixtureInstance? = nil
 ) async throws -> Router<LinkgateContext> {
+    _ = ServerClock.started
     let audit = AuditLog(store: store, now: now)
     // INTERFACE §13: with a user directory, grants, tokens and sessions see its users.
     let gate = config.directory.map { DirectoryGate(directory: $0, ttl: config.directoryCacheTTL, now: now) }
@@ -84,6 +85,7 @@ func buildRouter(
     LinksConsole(console: Console(services: services)).add(to: router)
     UsersConsole(console: Console(services: services)).add(to: router)
     AuditConsole(console: Console(services: services)).add(to: router)
+    SystemConsole(console: Console(services: services)).add(to: router)
     if let fixture {
         FixtureRoutes(services: services, instance: fixture).add(to: router)
         RequestsConsole(console: Console(services: services)).add(to: router)

@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// so the database does not grow without bound.
 struct PruneService: Service {
     let store: any ServerStore
-    let interval: Duration
+    var interval: Duration = .seconds(60)
     let now: @Sendable () -> Int64
     let logger: Logger
 

@@ -30,6 +30,8 @@ public struct ServerConfig: Sendable {
     public var directory: (any UserDirectory)? = nil
     /// Seconds a directory answer is used before asking again (`--ldap-cache-ttl`).
     public var directoryCacheTTL: Int64 = 300
+    /// What the console's System page says about the store: kind and location, never a password.
+    public var storeDescription = "SQLite in memory"
 
     public init(host: String = "127.0.0.1", port: Int = 8080, baseURL: String = "http://127.0.0.1:8080",
                 resourcesPath: String = ServerConfig.defaultResourcesPath, adminPassword: String? = nil,

@@ -32,7 +32,7 @@ struct AuthorizationCodeGrant: Sendable {
         }
         switch redemption {
         case .redeemed(let record):
-            return issuer.response(access: access, refresh: refresh, scope: record.scope)
+            return issuer.response(access: access, refresh: refresh, scope: record.scope, mode: .user)
         case .replayed:
             try await audit.record(AuditAction.grantRevoke, actor: client.clientId, client: client.clientId, outcome: .failure,
                                    detail: "authorization code replayed; every token issued for it was revoked")

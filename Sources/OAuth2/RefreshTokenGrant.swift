@@ -34,7 +34,7 @@ struct RefreshTokenGrant: Sendable {
         }
         switch rotation {
         case .rotated(let old):
-            return issuer.response(access: access, refresh: refresh, scope: accessScope ?? old.scope)
+            return issuer.response(access: access, refresh: refresh, scope: accessScope ?? old.scope, mode: old.mode)
         case .reused:
             try await audit.record(AuditAction.grantRevoke, actor: client.clientId, client: client.clientId, outcome: .failure,
                                    detail: "rotated refresh token reused; the whole grant was revoked")

@@ -7,6 +7,8 @@ public struct TokenResponse: Sendable, Equatable {
     public let expiresIn: Int64
     public let refreshToken: String?
     public let scope: Scope
+    /// Whose the token is (INTERFACE §8); not sent to the client, counted in metrics (§15).
+    public let mode: TokenMode
 }
 
 /// Mints tokens: 256 random bits each, stored only under their SHA-256 digest.
@@ -25,7 +27,7 @@ struct TokenIssuer: Sendable {
         let refresh = withRefreshToken ? SecureRandom.token() : nil
         let records = self.records(access: access, refresh: refresh, familyId: familyId, clientId: clientId, userName: userName,
                                    accessScope: scope, refreshScope: scope, mode: mode, now: now)
-        return Minted(records: records, response: response(access: access, refresh: refresh, scope: scope))
+        return Minted(records: records, response: response(access: access, refresh: refresh, scope: scope, mode: mode))
     }
 
     /// Records for already generated token values.
@@ -42,7 +44,7 @@ struct TokenIssuer: Sendable {
         return records
     }
 
-    func response(access: String, refresh: String?, scope: Scope) -> TokenResponse {
-        TokenResponse(accessToken: access, expiresIn: config.accessTokenLifetime, refreshToken: refresh, scope: scope)
+    func response(access: String, refresh: String?, scope: Scope, mode: TokenMode) -> TokenResponse {
+        TokenResponse(accessToken: access, expiresIn: config.accessTokenLifetime, refreshToken: refresh, scope: scope, mode: mode)
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import LinkgateCore
 import LinkgatePostgres
 import LinkgateServer
@@ -20,12 +21,14 @@ func withStore<T: Sendable>(database: String, pool: Int, logger: Logger, _ body:
     guard DatabaseURL.isPostgres(database) else {
         let store: SQLiteStore
         do {
-            store = try SQLiteStore(path: database)
+            // Opening migrates, and may wait up to SQLite's busy timeout for another process's
+            // lock: on a thread of its own, not one of the few the cooperative pool has.
+            store = try await offThePool { try SQLiteStore(path: database) }
         } catch {
             logger.critical("\(error)")
             throw ExitCode.failure
         }
-        return try await body(OpenedStore(store: store, health: nil, location: database, postgres: nil))
+        return try await body(OpenedStore(store: store, health: { await store.isHealthy() }, location: database, postgres: nil))
     }
     let store: PostgresStore
     do {
@@ -58,6 +61,13 @@ func withStore<T: Sendable>(database: String, pool: Int, logger: Logger, _ body:
         }
         group.cancelAll()
         return result
+    }
+}
+
+/// Runs blocking `work` on a Dispatch thread.
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
     }
 }
 

@@ -5,6 +5,7 @@ import LinkgateCore
 import LinkgateCrypto
 import LinkgateServer
 import Logging
+import ServiceLifecycle
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,6 +36,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("trusted-proxy"),
             help: "A proxy (address or CIDR) whose X-Forwarded-For gives the client address; repeatable (LINKGATE_TRUSTED_PROXIES, comma-separated).")
     var trustedProxy: [String] = []
+
+    @Option(help: "Port for GET /metrics (Prometheus text format) on --host's address; never served on the public port (LINKGATE_METRICS_PORT; off by default).")
+    var metricsPort: Int?
 
     @Option(help: "Seconds an idle keep-alive connection stays open (LINKGATE_IDLE_TIMEOUT; default 60).")
     var idleTimeout: Int?
@@ -85,12 +89,54 @@ struct Serve: AsyncParsableCommand {
             logger.critical("\(error)")
             throw ExitCode.failure
         }
-        try await withStore(database: databaseOptions.location, pool: pool, logger: logger) { opened in
-            try await serve(config: config, opened: opened, seed: seedFile, logger: logger)
+        let metricsPort = try (metricsPort.map(String.init) ?? environment("LINKGATE_METRICS_PORT")).map { text in
+            guard let number = Int(text), (1...65535).contains(number) else {
+                throw ValidationError("invalid metrics port '\(text)': give a port from 1 to 65535")
+            }
+            return number
         }
+        if let metricsPort, metricsPort == port, port != 0 {
+            throw ValidationError("--metrics-port must differ from --port: metrics are never served on the public port")
+        }
+        let metrics = metricsPort.map { _ in MetricsEndpoint.bootstrap() }
+
+        // INTERFACE §15: the port answers at once, `STARTING` while the store is opened and
+        // migrated, then every route. SIGTERM drains the server first, the store last.
+        let gate = StartupGate()
+        let database = databaseOptions.location
+        let store = StoreService { [config] in
+            try await withStore(database: database, pool: pool, logger: logger) { opened in
+                var config = config
+                config.storeDescription = opened.postgres == nil ? "SQLite \(opened.location)" : "PostgreSQL \(opened.location)"
+                try await prepare(config: config, opened: opened, seed: seedFile, logger: logger)
+                logger.notice("serving", metadata: ["database": "\(opened.location)", "base_url": "\(config.baseURL)",
+                                                    "address": "\(config.host):\(config.port)"])
+                let pruning = try await gate.open(config: config, store: opened.store, logger: logger, storeHealth: opened.health,
+                                                  cluster: opened.postgres)
+                try await pruning.run()
+            }
+        }
+        var services: [any Service] = [store]
+        if let metrics, let metricsPort { services.append(metrics.application(host: config.host, port: metricsPort, logger: logger)) }
+        services.append(serverApplication(config: config, gate: gate, logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // In-flight requests get up to 10 s to finish; then they are cancelled.
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
+        let group = ServiceGroup(configuration: groupConfiguration)
+        do {
+            try await group.run()
+        } catch let error as ExitCode {
+            await DirectoryOptions.shutdown(config)
+            throw error
+        }
+        await DirectoryOptions.shutdown(config)
+        logger.notice("stopped")
     }
 
-    private func serve(config: ServerConfig, opened: OpenedStore, seed: SeedFile?, logger: Logger) async throws {
+    /// The bootstrap admin and the seed file, before any request is served.
+    private func prepare(config: ServerConfig, opened: OpenedStore, seed: SeedFile?, logger: Logger) async throws {
         let store = opened.store
         let accounts = UserAccounts(store: store, hasher: config.passwordHasher, now: epochSeconds)
         let bootstrap = try await accounts.bootstrapAdmin(password: config.adminPassword)
@@ -113,12 +159,12 @@ struct Serve: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
-        logger.notice("starting", metadata: ["database": "\(opened.location)", "base_url": "\(config.baseURL)",
-                                             "address": "\(config.host):\(config.port)"])
-        let app = try await buildApplication(config: config, store: store, logger: logger, storeHealth: opened.health,
-                                             cluster: opened.postgres)
-        try await app.runService()
-        await DirectoryOptions.shutdown(config)
-        logger.notice("stopped")
     }
+}
+
+/// Opens the store and serves on it for as long as the server runs (a `Service` of `serve`'s group).
+private struct StoreService: Service {
+    let body: @Sendable () async throws -> Void
+
+    func run() async throws { try await body() }
 }

@@ -42,7 +42,7 @@ import pytest
 import requests
 
 from conftest import (ADMIN_PASSWORD, DEFAULT_BIN, REPO_ROOT, create_postgres_database, drop_postgres_database,
-                      launch_server, postgres_admin_url, run_sql, shutdown_server)
+                      launch_server, postgres_admin_url, postgres_tool, run_sql, shutdown_server)
 from oauth1_support import (ACCESS_TOKEN, CONSUMER_INFO, CONSUMERS, MANIFEST, REQUEST_TOKEN,
                             authorize_request_token, callback_params, new_rsa_key, parse_challenge, sign)
 from oauth_support import (APPLICATIONS, CLIENTS, INTROSPECT, JWT_BEARER, MYSELF, REVOKE, TOKEN, USERS, Admin, Browser,
@@ -959,3 +959,65 @@ def test_zz_no_server_errors_on_the_cluster(cluster):
         log = node.log_text()
         assert ADMIN_PASSWORD not in log
         assert urlsplit(cluster.database).password not in log, "the database password is in a node's log"
+
+
+# --------------------------------------------------------------------------------------------
+# Operations on PostgreSQL (INTERFACE §15): STARTING while migrating, commit metrics
+# --------------------------------------------------------------------------------------------
+
+MIGRATION_LOCK = 0x6C69_6E6B_6761_7465   # PostgresSchema.lockKey
+
+
+def test_a_node_waiting_to_migrate_answers_starting_then_records_commits(tmp_path_factory):
+    """A node whose migration waits (another session holds the migration lock) has its port open
+    and answers /status 503 STARTING, other paths 503 + Retry-After; then RUNNING, and with
+    --metrics-port its multi-statement transactions appear in linkgate_store_commit_duration_seconds."""
+    from prometheus_client.parser import text_string_to_metric_families
+    database = create_postgres_database(prefix="lg_starting")
+    holder = subprocess.Popen([postgres_tool("psql"), "-X", "-q", "-d", database, "-c",
+                               f"SELECT pg_advisory_lock({MIGRATION_LOCK}); SELECT pg_sleep(3);"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)   # psql connected and took the lock
+    port, metrics_port = unused_loopback_port(), unused_loopback_port()
+    launched = {}
+    starter = threading.Thread(target=lambda: launched.setdefault("node", launch_server(
+        tmp_path_factory.mktemp("starting"), port=port, database=database, extra_args=["--metrics-port", str(metrics_port)])))
+    starter.start()
+    base = f"http://127.0.0.1:{port}"
+    states, other = [], None
+    deadline = time.monotonic() + 30
+    while starter.is_alive() and time.monotonic() < deadline:
+        try:
+            resp = requests.get(base + "/status", timeout=2)
+        except requests.ConnectionError:
+            time.sleep(0.05)
+            continue
+        states.append((resp.status_code, resp.json()["state"]))
+        if states[-1] == (503, "STARTING") and other is None:
+            other = requests.get(base + USERS, auth=("admin", ADMIN_PASSWORD), timeout=2)
+        time.sleep(0.1)
+    starter.join(30)
+    assert holder.wait(15) == 0, holder.stderr.read()
+    node = launched.get("node")
+    assert node is not None, "the node did not come up"
+    try:
+        assert (503, "STARTING") in states, states
+        assert other is not None and other.status_code == 503 and other.json()["error"] == "temporarily_unavailable"
+        assert other.headers["Retry-After"] == "1"
+        resp = requests.get(base + "/status", timeout=10)
+        assert (resp.status_code, resp.json()) == (200, {"state": "RUNNING"})
+        name = uniq("ops")
+        created = requests.post(base + USERS, auth=("admin", ADMIN_PASSWORD),
+                                json={"name": name, "password": "ops-password-1"}, timeout=10)
+        assert created.status_code == 201, describe(created)
+        changed = requests.put(base + USERS + "/" + name, auth=("admin", ADMIN_PASSWORD), json={"displayName": "Ops"}, timeout=10)
+        assert changed.status_code == 200, describe(changed)
+        text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        families = {f.name: f for f in text_string_to_metric_families(text)}
+        counts = [s.value for s in families["linkgate_store_commit_duration_seconds"].samples
+                  if s.name.endswith("_count") and s.labels.get("store") == "postgresql"]
+        assert counts and counts[0] >= 1, text
+        assert "linkgate_store_commit_batch_size" not in families   # a SQLite group-commit figure
+    finally:
+        shutdown_server(node)
+        drop_postgres_database(database)

@@ -289,3 +289,15 @@ def test_directory_down_local_users_unaffected_directory_users_503_then_recovery
     while myself(base, ("j*doe(ops)\\x", "special-secret")).status_code != 200:
         assert time.monotonic() < deadline, "no recovery within 15 s of the directory coming back"
         time.sleep(0.2)
+
+
+def test_the_system_page_shows_the_directory_reachable(linkgate, directory):
+    """INTERFACE §15: the console's System page names the directory and says it answers."""
+    from console_support import ConsoleSession
+    console = ConsoleSession(requests.Session(), linkgate.base_url).login("admin", ADMIN[1])
+    page = console.get("/admin/system")
+    assert page.status_code == 200, describe(page)
+    state = re.search(r'<dd id="directory">(.*?)</dd>', page.text, re.S).group(1)
+    assert f"ldap at <code>{directory.url}, base {SUFFIX}</code>" in state, state
+    assert "<strong>reachable</strong>" in state and "unreachable" not in state, state
+    assert SERVICE_PASSWORD not in page.text

@@ -42,7 +42,7 @@ struct Console {
         var all = values
         all["csrfToken"] = session.csrfToken
         all["admin"] = ["name": session.user.name, "displayName": session.user.displayName]
-        let sections = ["links", "users", "audit"] + (services.fixture == nil ? [] : ["requests"])
+        let sections = ["links", "users", "audit"] + (services.fixture == nil ? [] : ["requests"]) + ["system"]
         all["nav"] = sections.map { ["id": $0, "label": $0 == "links" ? "Application links" : $0.capitalized,
                                      "href": $0 == "links" ? "/admin" : "/admin/\($0)", "current": $0 == section] }
         return try services.pages.render(template, all, status: status)

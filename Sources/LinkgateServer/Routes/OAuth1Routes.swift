@@ -1,5 +1,6 @@
 import Hummingbird
 import LinkgateCore
+import LinkgateMetrics
 import NIOCore
 import OAuth1
 
@@ -27,7 +28,12 @@ struct OAuth1Routes {
     }
 
     @Sendable func accessToken(_ request: Request, context: LinkgateContext) async throws -> Response {
-        try await tokenEndpoint(request, context) { try await flow.accessToken($0) }
+        try await tokenEndpoint(request, context) { signed in
+            let issued = try await flow.accessToken(signed)
+            // RFC 5849 §2.3: the token credentials of a three-legged grant, acting as the user.
+            LinkgateMetrics.tokenIssued(protocol: "oauth1", grant: "access_token", mode: "user")
+            return issued
+        }
     }
 
     private func tokenEndpoint(_ request: Request, _ context: LinkgateContext, _ body: (SignedRequest) async throws -> [(name: String, value: String)]) async throws -> Response {

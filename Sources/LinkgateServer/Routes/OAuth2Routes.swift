@@ -1,5 +1,6 @@
 import Hummingbird
 import LinkgateCore
+import LinkgateMetrics
 import NIOCore
 import OAuth2
 
@@ -144,8 +145,12 @@ struct OAuth2Routes {
     @Sendable func token(_ request: Request, context: LinkgateContext) async throws -> Response {
         try await oauthEndpoint {
             let params = try await tokenParameters(request)
-            return tokenResponse(try await server.token(params, authorization: request.headers[.authorization],
-                                                        from: services.auth.addresses.address(request, context)))
+            let issued = try await server.token(params, authorization: request.headers[.authorization],
+                                                from: services.auth.addresses.address(request, context))
+            // Issued, so grant_type is one of the four served: a bounded label.
+            LinkgateMetrics.tokenIssued(protocol: "oauth2", grant: (try? params.single("grant_type")).flatMap { $0 } ?? "unknown",
+                                        mode: issued.mode.rawValue)
+            return tokenResponse(issued)
         }
     }
 

@@ -38,7 +38,7 @@ struct WebRoutes {
         let username = try form.single("username") ?? ""
         let password = try form.single("password") ?? ""
         let user: User
-        switch try await services.accounts.check(name: username, password: password, address: services.auth.addresses.key(request, context)) {
+        switch try await services.accounts.check(name: username, password: password, address: services.auth.addresses.key(request, context)).counted() {
         case .valid(let valid): user = valid
         case .invalid:
             return try renderLogin(next: next, username: username, error: "Wrong user name or password.", status: .unauthorized)

@@ -1,6 +1,7 @@
 import Hummingbird
 import LinkgateCore
 import LinkgateCrypto
+import LinkgateMetrics
 import OAuth1
 import OAuth2
 
@@ -126,7 +127,7 @@ struct Authenticator: Sendable {
         }
         let name = String(text[..<colon]), password = String(text[text.index(after: colon)...])
         let user: User
-        switch try await accounts.check(name: name, password: password, address: addresses.key(request, context)) {
+        switch try await accounts.check(name: name, password: password, address: addresses.key(request, context)).counted() {
         case .valid(let valid): user = valid
         case .invalid: throw APIError.unauthorized("wrong user name or password", challenge: Self.challenge)
         case .throttled(let retryAfter):
@@ -156,11 +157,13 @@ extension Authenticator {
         case .live(let record, let user):
             return Principal(user: user, authProtocol: .oauth2, mode: Self.mode(record.mode), client: record.clientId, scope: record.scope)
         case .revoked(let record):
+            LinkgateMetrics.authFailure(kind: "bearer", reason: "invalid_token")
             // A revoked two-legged or impersonating token presented again is an audited refusal.
             try await recordUse(Principal(user: nil, authProtocol: .oauth2, mode: Self.mode(record.mode), client: record.clientId,
                                           scope: record.scope), subject: record.userName, refusal: "the token was revoked")
             throw invalid
         case .invalid:
+            LinkgateMetrics.authFailure(kind: "bearer", reason: "invalid_token")
             throw invalid
         }
     }

@@ -12,6 +12,7 @@ func oauth1Challenge(_ problem: OAuth1Problem, realm: String) -> String {
 
 /// A problem on a REST resource: the REST JSON error, with the OAuth challenge header.
 func oauth1RESTError(_ problem: OAuth1Problem, realm: String) -> APIError {
+    problem.count()
     var error = APIError(HTTPResponse.Status(code: problem.httpStatus), code: problem.httpStatus == 400 ? "invalid_request" : "unauthorized",
                          "oauth_problem=\(problem.problem.rawValue): \(problem.advice)",
                          headers: [.wwwAuthenticate: oauth1Challenge(problem, realm: realm)])
@@ -34,8 +35,9 @@ func formResponse(_ pairs: [(name: String, value: String)], status: HTTPResponse
 
 /// A problem at a token endpoint: the status, the challenge, and the problem repeated form-encoded in the body.
 func oauth1TokenEndpointError(_ problem: OAuth1Problem, realm: String) -> Response {
-    formResponse(problem.allParameters, status: HTTPResponse.Status(code: problem.httpStatus),
-                 headers: [.wwwAuthenticate: oauth1Challenge(problem, realm: realm)])
+    problem.count()
+    return formResponse(problem.allParameters, status: HTTPResponse.Status(code: problem.httpStatus),
+                        headers: [.wwwAuthenticate: oauth1Challenge(problem, realm: realm)])
 }
 
 extension ServerConfig {

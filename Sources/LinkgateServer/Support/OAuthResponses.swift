@@ -13,13 +13,16 @@ func oauthError(_ error: OAuthError, basicChallenge: Bool = false) -> APIError {
     return APIError(HTTPResponse.Status(code: error.httpStatus), code: error.code.rawValue, error.description, headers: headers)
 }
 
-/// Runs an OAuth endpoint body, turning protocol failures into RFC-shaped JSON errors.
+/// Runs an OAuth endpoint body (token, revocation, introspection), turning protocol failures
+/// into RFC-shaped JSON errors and counting refused credentials and throttled callers (§15).
 func oauthEndpoint(_ body: () async throws -> Response) async throws -> Response {
     do {
         return try await body()
     } catch let failure as ClientAuthentication.Failure {
+        failure.error.count(kind: "client")
         throw oauthError(failure.error, basicChallenge: failure.usedBasic)
     } catch let error as OAuthError {
+        error.count(kind: "grant")
         throw oauthError(error)
     }
 }
