@@ -300,6 +300,32 @@ def launch_server(workdir, port=None, extra_args=(), database=None, public_base_
     return srv
 
 
+def launch_watching_startup(workdir, probe_path, **launch_args):
+    """`launch_server` on a free port in a thread while this thread polls GET /status (INTERFACE §15):
+    returns (the server or None, every (status code, state) seen before it was up, the answer to one
+    admin GET of `probe_path` sent while the state was STARTING, or None)."""
+    import threading
+    port = _free_port()
+    launched = {}
+    starter = threading.Thread(target=lambda: launched.setdefault("server", launch_server(workdir, port=port, **launch_args)))
+    starter.start()
+    base = f"http://127.0.0.1:{port}"
+    states, probe = [], None
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while starter.is_alive() and time.monotonic() < deadline:
+        try:
+            resp = requests.get(base + "/status", timeout=2)
+        except requests.ConnectionError:
+            time.sleep(0.05)
+            continue
+        states.append((resp.status_code, resp.json()["state"]))
+        if states[-1] == (503, "STARTING") and probe is None:
+            probe = requests.get(base + probe_path, auth=("admin", ADMIN_PASSWORD), timeout=2)
+        time.sleep(0.1)
+    starter.join(STARTUP_TIMEOUT)
+    return launched.get("server"), states, probe
+
+
 def shutdown_server(srv):
     """Graceful shutdown: SIGTERM must stop the server with exit code 0 within 10 s (else: fail)."""
     process = srv.process

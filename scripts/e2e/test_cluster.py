@@ -42,7 +42,8 @@ import pytest
 import requests
 
 from conftest import (ADMIN_PASSWORD, DEFAULT_BIN, REPO_ROOT, create_postgres_database, drop_postgres_database,
-                      launch_server, postgres_admin_url, postgres_tool, run_sql, shutdown_server)
+                      launch_server, launch_watching_startup, postgres_admin_url, postgres_tool, run_sql,
+                      shutdown_server)
 from oauth1_support import (ACCESS_TOKEN, CONSUMER_INFO, CONSUMERS, MANIFEST, REQUEST_TOKEN,
                             authorize_request_token, callback_params, new_rsa_key, parse_challenge, sign)
 from oauth_support import (APPLICATIONS, CLIENTS, INTROSPECT, JWT_BEARER, MYSELF, REVOKE, TOKEN, USERS, Admin, Browser,
@@ -978,28 +979,12 @@ def test_a_node_waiting_to_migrate_answers_starting_then_records_commits(tmp_pat
                                f"SELECT pg_advisory_lock({MIGRATION_LOCK}); SELECT pg_sleep(3);"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(0.5)   # psql connected and took the lock
-    port, metrics_port = unused_loopback_port(), unused_loopback_port()
-    launched = {}
-    starter = threading.Thread(target=lambda: launched.setdefault("node", launch_server(
-        tmp_path_factory.mktemp("starting"), port=port, database=database, extra_args=["--metrics-port", str(metrics_port)])))
-    starter.start()
-    base = f"http://127.0.0.1:{port}"
-    states, other = [], None
-    deadline = time.monotonic() + 30
-    while starter.is_alive() and time.monotonic() < deadline:
-        try:
-            resp = requests.get(base + "/status", timeout=2)
-        except requests.ConnectionError:
-            time.sleep(0.05)
-            continue
-        states.append((resp.status_code, resp.json()["state"]))
-        if states[-1] == (503, "STARTING") and other is None:
-            other = requests.get(base + USERS, auth=("admin", ADMIN_PASSWORD), timeout=2)
-        time.sleep(0.1)
-    starter.join(30)
+    metrics_port = unused_loopback_port()
+    node, states, other = launch_watching_startup(tmp_path_factory.mktemp("starting"), USERS, database=database,
+                                                  extra_args=["--metrics-port", str(metrics_port)])
     assert holder.wait(15) == 0, holder.stderr.read()
-    node = launched.get("node")
     assert node is not None, "the node did not come up"
+    base = node.base_url
     try:
         assert (503, "STARTING") in states, states
         assert other is not None and other.status_code == 503 and other.json()["error"] == "temporarily_unavailable"

@@ -14,7 +14,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ADMIN_PASSWORD, REPO_ROOT, _free_port, launch_server, shutdown_server
+from conftest import ADMIN_PASSWORD, REPO_ROOT, _free_port, launch_server, launch_watching_startup, shutdown_server
 
 ADMIN = ("admin", ADMIN_PASSWORD)
 USERS = "/rest/api/latest/user"
@@ -172,42 +172,18 @@ def test_status_is_starting_while_the_sqlite_migration_waits_for_a_lock(tmp_path
     holder = threading.Thread(target=hold_write_lock, args=(database, 3.0, started))
     holder.start()
     assert started.wait(10)
-    port = _free_port()
-    import os
-    binary = Path(os.environ.get("LINKGATE_BIN", str(REPO_ROOT / ".build" / "debug" / "linkgate")))
-    env = dict(os.environ, LINKGATE_ADMIN_PASSWORD=ADMIN_PASSWORD)
-    log = open(tmp_path / "server.log", "ab")
-    process = subprocess.Popen([str(binary), "serve", "--host", "127.0.0.1", "--port", str(port), "--database", str(database)],
-                               cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    srv, states, other = launch_watching_startup(tmp_path, MYSELF, database=database)
+    holder.join()
+    assert srv is not None, "the server did not come up"
     try:
-        states = []
-        other = None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                resp = requests.get(base + "/status", timeout=2)
-            except requests.ConnectionError:
-                time.sleep(0.05)
-                continue
-            states.append((resp.status_code, resp.json()["state"]))
-            if resp.json()["state"] == "STARTING" and other is None:
-                other = requests.get(base + MYSELF, auth=ADMIN, timeout=2)
-            if resp.status_code == 200:
-                break
-            time.sleep(0.1)
         assert (503, "STARTING") in states, states
-        assert states[-1] == (200, "RUNNING"), states
         assert other is not None and other.status_code == 503
         assert other.json()["error"] == "temporarily_unavailable" and other.headers["Retry-After"] == "1"
-        # Nothing answers RUNNING before the lock is gone and the migration has run.
-        assert not holder.is_alive()
-        assert requests.get(base + MYSELF, auth=ADMIN, timeout=10).status_code == 200
+        resp = requests.get(srv.base_url + "/status", timeout=10)
+        assert (resp.status_code, resp.json()) == (200, {"state": "RUNNING"})
+        assert requests.get(srv.base_url + MYSELF, auth=ADMIN, timeout=10).status_code == 200
     finally:
-        holder.join()
-        process.terminate()
-        assert process.wait(15) == 0
-        log.close()
+        shutdown_server(srv)
 
 
 def test_status_is_error_while_sqlite_cannot_take_a_write_and_recovers(tmp_path):
