@@ -28,7 +28,13 @@ func withStore<T: Sendable>(database: String, pool: Int, logger: Logger, _ body:
             logger.critical("\(error)")
             throw ExitCode.failure
         }
-        return try await body(OpenedStore(store: store, health: { await store.isHealthy() }, location: database, postgres: nil))
+        // Other processes (the admin commands, INTERFACE §15) may commit to the same file: the
+        // store follows them for as long as `body` runs.
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await store.followOtherProcesses() }
+            defer { group.cancelAll() }
+            return try await body(OpenedStore(store: store, health: { await store.isHealthy() }, location: database, postgres: nil))
+        }
     }
     let store: PostgresStore
     do {

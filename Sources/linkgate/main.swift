@@ -9,7 +9,7 @@ import NIOPosix
 // This must happen on the main thread before any task starts.
 NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 Task {
-    await Linkgate.main()
+    await Linkgate.mainWithOneLineAdminErrors()
     exit(0)
 }
 dispatchMain()

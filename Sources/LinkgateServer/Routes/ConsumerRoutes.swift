@@ -37,19 +37,19 @@ struct ConsumerRoutes {
             signatureMethods: try Self.signatureMethods(body) ?? SignatureMethod.defaults)
         input.allowedAddresses = try body.allowedAddresses() ?? .any
         let consumer = try await services.admin(admin).registerConsumer(input)
-        return jsonResponse(Self.json(consumer), status: .created)
+        return jsonResponse(consumerJSON(consumer), status: .created)
     }
 
     @Sendable func list(_ request: Request, context: LinkgateContext) async throws -> Response {
         _ = try await services.auth.admin(request, context)
-        return jsonResponse(.array(try await services.store.consumers().map(Self.json)))
+        return jsonResponse(.array(try await services.store.consumers().map(consumerJSON)))
     }
 
     @Sendable func show(_ request: Request, context: LinkgateContext) async throws -> Response {
         _ = try await services.auth.admin(request, context)
         let key = try context.parameters.decoded("key")
         guard let consumer = try await services.store.consumer(key: key) else { throw Self.unknown(key) }
-        return jsonResponse(Self.json(consumer))
+        return jsonResponse(consumerJSON(consumer))
     }
 
     @Sendable func update(_ request: Request, context: LinkgateContext) async throws -> Response {
@@ -65,7 +65,7 @@ struct ConsumerRoutes {
             signatureMethods: try Self.signatureMethods(body))
         change.allowedAddresses = try body.allowedAddresses()
         do {
-            return jsonResponse(Self.json(try await services.admin(admin).updateConsumer(key, change)))
+            return jsonResponse(consumerJSON(try await services.admin(admin).updateConsumer(key, change)))
         } catch StoreError.notFound {
             throw Self.unknown(key)
         }
@@ -80,17 +80,6 @@ struct ConsumerRoutes {
             throw Self.unknown(key)
         }
         return Response(status: .noContent)
-    }
-
-    static func json(_ consumer: Consumer) -> JSONValue {
-        .object([
-            "key": .string(consumer.key), "name": .string(consumer.name), "description": .optional(consumer.description),
-            "publicKey": .string(consumer.publicKey), "callback": .optional(consumer.callback),
-            "threeLeggedAllowed": .bool(consumer.threeLeggedAllowed), "twoLeggedAllowed": .bool(consumer.twoLeggedAllowed),
-            "executeAs": .optional(consumer.executeAs), "impersonationAllowed": .bool(consumer.impersonationAllowed),
-            "allowedAddresses": allowedAddressesJSON(consumer.allowedAddresses),
-            "signatureMethods": .array(consumer.signatureMethods.map { .string($0.rawValue) }),
-        ])
     }
 
     /// `signatureMethods` (INTERFACE §7): absent → nil; otherwise a non-empty list of distinct
