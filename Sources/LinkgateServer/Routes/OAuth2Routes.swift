@@ -17,6 +17,7 @@ struct OAuth2Routes {
     /// `max_age` (OIDC Core §3.1.2.1): a login at or after this time satisfies them. A client
     /// that sets it itself can only weaken its own request.
     static let loginAfterParameter = "linkgate_login_after"
+    static let openIDParameters = ["nonce", "prompt", "max_age", "login_hint", loginAfterParameter]
 
     func add(to router: Router<LinkgateContext>) {
         router.get("/rest/oauth2/latest/authorize", use: authorize)
@@ -101,7 +102,9 @@ struct OAuth2Routes {
         let (params, trusted) = try await trustedRequest(request.queryPairs)
         let session = try await loggedIn(request)
         let authorization = try validate(params, trusted, session.user)
-        let hidden = Self.requestParameters.compactMap { name -> [String: String]? in
+        // The OIDC parameters ride along only on an OIDC request (a plain one ignores them, RFC 6749 §3.1).
+        let carried = authorization.openID == nil ? Self.requestParameters.filter { !Self.openIDParameters.contains($0) } : Self.requestParameters
+        let hidden = carried.compactMap { name -> [String: String]? in
             guard let value = try? params.single(name) else { return nil }
             return ["name": name, "value": value]
         }
