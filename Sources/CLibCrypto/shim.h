@@ -10,6 +10,7 @@
 #include <openssl/x509.h>
 #include <openssl/bio.h>
 #include <openssl/rsa.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 

@@ -164,3 +164,23 @@ extension String {
         return String(scalars[start...end])
     }
 }
+
+extension RSAPublicKey {
+    /// The modulus `n` and public exponent `e`, big-endian without leading zeros (for a JWK,
+    /// RFC 7518 §6.3.1), read with OpenSSL 3's `EVP_PKEY_get_bn_param`.
+    public func components() throws -> (modulus: [UInt8], exponent: [UInt8]) {
+        (try bigNumberParameter(OSSL_PKEY_PARAM_RSA_N), try bigNumberParameter(OSSL_PKEY_PARAM_RSA_E))
+    }
+
+    private func bigNumberParameter(_ name: String) throws -> [UInt8] {
+        var number: OpaquePointer? = nil
+        guard EVP_PKEY_get_bn_param(pkey, name, &number) == 1, let number else {
+            ERR_clear_error()
+            throw CryptoError.malformedKey("the key has no parameter \(name)")
+        }
+        defer { BN_free(number) }
+        var bytes = [UInt8](repeating: 0, count: Int((BN_num_bits(number) + 7) / 8))
+        let written = bytes.withUnsafeMutableBufferPointer { BN_bn2bin(number, $0.baseAddress) }
+        return Array(bytes.prefix(Int(written)))
+    }
+}

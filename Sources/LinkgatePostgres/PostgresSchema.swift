@@ -163,6 +163,16 @@ enum PostgresSchema {
         ("v2-user-directory", """
             ALTER TABLE users ADD COLUMN directory TEXT NOT NULL DEFAULT 'local';
             """),
+        // INTERFACE §14: the OIDC values of a grant ("openid profile email"; NULL for plain
+        // OAuth 2.0), the authorize request's nonce and the login's time, for id_tokens and userinfo.
+        ("v3-openid-connect", """
+            ALTER TABLE oauth2_codes ADD COLUMN openid_scope TEXT;
+            ALTER TABLE oauth2_codes ADD COLUMN nonce TEXT;
+            ALTER TABLE oauth2_codes ADD COLUMN auth_time BIGINT;
+            ALTER TABLE oauth2_tokens ADD COLUMN openid_scope TEXT;
+            ALTER TABLE oauth2_tokens ADD COLUMN auth_time BIGINT;
+            ALTER TABLE oauth2_consents ADD COLUMN openid_scope TEXT;
+            """),
     ]
 }
 

@@ -20,9 +20,10 @@ extension PostgresStore: OAuth2GrantStore {
     public func saveCode(_ code: AuthorizationCodeRecord) async throws {
         try await rows("""
             INSERT INTO oauth2_codes (digest, family_id, client_id, user_name, redirect_uri, scope, code_challenge,
-                                      code_challenge_method, issued_at, expires_at)
+                                      code_challenge_method, issued_at, expires_at, openid_scope, nonce, auth_time)
             VALUES (\(code.digest), \(code.familyId), \(code.clientId), \(code.userName), \(code.redirectURI), \(code.scope.rawValue),
-                    \(code.codeChallenge), \(code.codeChallengeMethod?.rawValue), \(code.issuedAt), \(code.expiresAt))
+                    \(code.codeChallenge), \(code.codeChallengeMethod?.rawValue), \(code.issuedAt), \(code.expiresAt),
+                    \(code.openID?.text), \(code.nonce), \(code.authTime))
             """)
     }
 
@@ -133,14 +134,23 @@ extension PostgresStore: OAuth2GrantStore {
         try await rows("SELECT * FROM oauth2_consents WHERE user_name = \(userName) AND client_id = \(clientId)").record(StoredRecords.consent)
     }
 
-    public func saveConsent(userName: String, clientId: String, scope: Scope, now: Int64) async throws -> ConsentRecord {
-        // A new approval keeps the higher of the old and new scope (INTERFACE §9).
+    public func saveConsent(userName: String, clientId: String, scope: Scope, openID: OpenIDScope?, now: Int64) async throws -> ConsentRecord {
+        // A new approval keeps the higher of the old and new scope (INTERFACE §9) and the union
+        // of the OpenID values (§14; the stored text is `openid` then `profile`, `email`).
         let order = Scope.allCases.map(\.rawValue)
         if let saved = try await rows("""
-            INSERT INTO oauth2_consents (id, user_name, client_id, scope, authorized_at)
-            VALUES (\(SecureRandom.uuid()), \(userName), \(clientId), \(scope.rawValue), \(now))
-            ON CONFLICT (user_name, client_id) DO UPDATE SET scope = EXCLUDED.scope
-                WHERE array_position(\(order)::text[], oauth2_consents.scope) < array_position(\(order)::text[], EXCLUDED.scope)
+            INSERT INTO oauth2_consents (id, user_name, client_id, scope, authorized_at, openid_scope)
+            VALUES (\(SecureRandom.uuid()), \(userName), \(clientId), \(scope.rawValue), \(now), \(openID?.text))
+            ON CONFLICT (user_name, client_id) DO UPDATE SET
+                scope = CASE WHEN array_position(\(order)::text[], oauth2_consents.scope) < array_position(\(order)::text[], EXCLUDED.scope)
+                             THEN EXCLUDED.scope ELSE oauth2_consents.scope END,
+                openid_scope = CASE WHEN EXCLUDED.openid_scope IS NULL THEN oauth2_consents.openid_scope
+                                    WHEN oauth2_consents.openid_scope IS NULL THEN EXCLUDED.openid_scope
+                                    ELSE concat_ws(' ', 'openid',
+                                        CASE WHEN strpos(oauth2_consents.openid_scope, 'profile') > 0
+                                               OR strpos(EXCLUDED.openid_scope, 'profile') > 0 THEN 'profile' END,
+                                        CASE WHEN strpos(oauth2_consents.openid_scope, 'email') > 0
+                                               OR strpos(EXCLUDED.openid_scope, 'email') > 0 THEN 'email' END) END
             RETURNING *
             """).record(StoredRecords.consent) {
             return saved
@@ -198,23 +208,27 @@ extension PostgresStore: OAuth2GrantStore {
 }
 
 /// Tokens as column arrays, inserted with `unnest` so one statement stores any number of them.
-/// A missing user name travels as '' (names are never empty) and is stored as NULL.
+/// A missing user name travels as '' (names are never empty) and is stored as NULL; so do a
+/// missing OpenID scope ('') and a missing auth_time (0).
 struct TokenColumns: Sendable {
     var digests: [String] = [], kinds: [String] = [], families: [String] = [], clients: [String] = []
     var users: [String] = [], scopes: [String] = [], modes: [String] = [], issued: [Int64] = [], expires: [Int64] = []
+    var openIDs: [String] = [], authTimes: [Int64] = []
 
     init(_ tokens: [TokenRecord]) {
         for token in tokens {
             digests.append(token.digest); kinds.append(token.kind.rawValue); families.append(token.familyId)
             clients.append(token.clientId); users.append(token.userName ?? ""); scopes.append(token.scope.rawValue)
             modes.append(token.mode.rawValue); issued.append(token.issuedAt); expires.append(token.expiresAt)
+            openIDs.append(token.openID?.text ?? ""); authTimes.append(token.authTime ?? 0)
         }
     }
 
-    /// Appends the nine arrays, in the order `TokenColumns.insert(from:first:)` expects.
+    /// Appends the eleven arrays, in the order `TokenColumns.insert(from:first:)` expects.
     func bind(_ binds: inout PostgresBindings) {
         binds.append(digests); binds.append(kinds); binds.append(families); binds.append(clients); binds.append(users)
         binds.append(scopes); binds.append(modes); binds.append(issued); binds.append(expires)
+        binds.append(openIDs); binds.append(authTimes)
     }
 
     /// Two CTEs that record a link's and a consent's use at `now` when a row of `source` exists
@@ -229,15 +243,17 @@ struct TokenColumns: Sendable {
         """
     }
 
-    /// `INSERT … SELECT` of the tokens whose arrays are parameters `$first…$first+8`, once per row of `source`.
+    /// `INSERT … SELECT` of the tokens whose arrays are parameters `$first…$first+10`, once per row of `source`.
     static func insert(from source: String, first: Int) -> String {
-        let p = (first..<first + 9).map { "$\($0)" }
+        let p = (first..<first + 11).map { "$\($0)" }
         return """
-            INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at)
-            SELECT t.digest, t.kind, t.family_id, t.client_id, NULLIF(t.user_name, ''), t.scope, t.mode, t.issued_at, t.expires_at
+            INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at,
+                                       openid_scope, auth_time)
+            SELECT t.digest, t.kind, t.family_id, t.client_id, NULLIF(t.user_name, ''), t.scope, t.mode, t.issued_at, t.expires_at,
+                   NULLIF(t.openid_scope, ''), NULLIF(t.auth_time, 0)
             FROM \(source), unnest(\(p[0])::text[], \(p[1])::text[], \(p[2])::text[], \(p[3])::text[], \(p[4])::text[],
-                                 \(p[5])::text[], \(p[6])::text[], \(p[7])::int8[], \(p[8])::int8[])
-                 AS t(digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at)
+                                 \(p[5])::text[], \(p[6])::text[], \(p[7])::int8[], \(p[8])::int8[], \(p[9])::text[], \(p[10])::int8[])
+                 AS t(digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at, openid_scope, auth_time)
             """
     }
 }
@@ -287,7 +303,7 @@ struct LiveToken: PreparedLookup {
 
 /// Spends a code (live, unused, this client's) and stores its tokens and the link's use, in one statement.
 struct RedeemCode: PreparedLookup {
-    static let name = "linkgate_redeem_code_v1"
+    static let name = "linkgate_redeem_code_v2"
     static let sql = """
         WITH spent AS (UPDATE oauth2_codes SET used_at = $3
                        WHERE digest = $1 AND client_id = $2 AND used_at IS NULL AND expires_at > $3
@@ -315,7 +331,7 @@ struct RedeemCode: PreparedLookup {
 
 /// Kills a live refresh token and stores its replacements and the link's use, in one statement.
 struct RotateRefreshToken: PreparedLookup {
-    static let name = "linkgate_rotate_refresh_v1"
+    static let name = "linkgate_rotate_refresh_v2"
     static let sql = """
         WITH rotated AS (UPDATE oauth2_tokens SET rotated_at = $3
                          WHERE digest = $1 AND kind = 'refresh' AND client_id = $2
@@ -345,7 +361,7 @@ struct RotateRefreshToken: PreparedLookup {
 /// Stores freshly issued tokens with the link's use and an audit entry; with an assertion id, spends
 /// it first and stores nothing if it was spent before (RFC 7523 §3 item 7). Returns 1 when stored.
 struct SaveTokens: PreparedLookup {
-    static let name = "linkgate_save_tokens_v1"
+    static let name = "linkgate_save_tokens_v2"
     static let sql = """
         WITH jti AS (INSERT INTO oauth2_jwt_ids (client_id, jti, expires_at)
                      SELECT $1::text, $2::text, $3::int8 WHERE $2::text IS NOT NULL

@@ -181,6 +181,18 @@ extension SQLiteStore {
             // INTERFACE §13: where a user comes from; existing users are local.
             try db.execute(sql: "ALTER TABLE users ADD COLUMN directory TEXT NOT NULL DEFAULT 'local'")
         }
+        migrator.registerMigration("v9-openid-connect") { db in
+            // INTERFACE §14: the OIDC values of a grant ("openid profile email"; NULL for plain
+            // OAuth 2.0), the authorize request's nonce and the login's time, for id_tokens and userinfo.
+            try db.execute(sql: """
+                ALTER TABLE oauth2_codes ADD COLUMN openid_scope TEXT;
+                ALTER TABLE oauth2_codes ADD COLUMN nonce TEXT;
+                ALTER TABLE oauth2_codes ADD COLUMN auth_time INTEGER;
+                ALTER TABLE oauth2_tokens ADD COLUMN openid_scope TEXT;
+                ALTER TABLE oauth2_tokens ADD COLUMN auth_time INTEGER;
+                ALTER TABLE oauth2_consents ADD COLUMN openid_scope TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -10,11 +10,12 @@ extension SQLiteStore: OAuth2GrantStore {
             try db.execute(
                 sql: """
                     INSERT INTO oauth2_codes (digest, family_id, client_id, user_name, redirect_uri, scope, code_challenge,
-                                              code_challenge_method, issued_at, expires_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                              code_challenge_method, issued_at, expires_at, openid_scope, nonce, auth_time)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [code.digest, code.familyId, code.clientId, code.userName, code.redirectURI, code.scope.rawValue,
-                            code.codeChallenge, code.codeChallengeMethod?.rawValue, code.issuedAt, code.expiresAt])
+                            code.codeChallenge, code.codeChallengeMethod?.rawValue, code.issuedAt, code.expiresAt,
+                            code.openID?.text, code.nonce, code.authTime])
         }
     }
 
@@ -125,7 +126,7 @@ extension SQLiteStore: OAuth2GrantStore {
         }
     }
 
-    public func saveConsent(userName: String, clientId: String, scope: Scope, now: Int64) async throws -> ConsentRecord {
+    public func saveConsent(userName: String, clientId: String, scope: Scope, openID: OpenIDScope?, now: Int64) async throws -> ConsentRecord {
         try await write { db in
             if var existing = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM oauth2_consents WHERE user_name = ? AND client_id = ?"),
                                                arguments: [userName, clientId]).map(StoredRecords.consent) {
@@ -133,13 +134,18 @@ extension SQLiteStore: OAuth2GrantStore {
                     existing.scope = scope
                     try db.cachedStatement(sql: "UPDATE oauth2_consents SET scope = ? WHERE id = ?").execute(arguments: [scope.rawValue, existing.id])
                 }
+                if let openID, existing.openID?.covers(openID) != true {
+                    existing.openID = openID.union(existing.openID)
+                    try db.cachedStatement(sql: "UPDATE oauth2_consents SET openid_scope = ? WHERE id = ?")
+                        .execute(arguments: [existing.openID?.text, existing.id])
+                }
                 return existing
             }
             let consent = ConsentRecord(id: SecureRandom.uuid(), userName: userName, clientId: clientId, scope: scope,
-                                        authorizedAt: now, lastUsedAt: nil)
+                                        authorizedAt: now, lastUsedAt: nil, openID: openID)
             try db.execute(
-                sql: "INSERT INTO oauth2_consents (id, user_name, client_id, scope, authorized_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [consent.id, userName, clientId, scope.rawValue, now])
+                sql: "INSERT INTO oauth2_consents (id, user_name, client_id, scope, authorized_at, openid_scope) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [consent.id, userName, clientId, scope.rawValue, now, openID?.text])
             return consent
         }
     }
@@ -192,10 +198,10 @@ extension SQLiteStore: OAuth2GrantStore {
 
     static func insert(_ token: TokenRecord, _ db: Database) throws {
         try db.cachedStatement(sql: """
-            INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at, openid_scope, auth_time)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [token.digest, token.kind.rawValue, token.familyId, token.clientId, token.userName, token.scope.rawValue,
-                        token.mode.rawValue, token.issuedAt, token.expiresAt])
+                        token.mode.rawValue, token.issuedAt, token.expiresAt, token.openID?.text, token.authTime])
     }
 }
 

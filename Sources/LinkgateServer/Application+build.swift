@@ -42,11 +42,12 @@ func buildRouter(
     let accounts = UserAccounts(store: store, hasher: config.passwordHasher, pool: config.kdfPool, audit: audit, directory: gate, now: now)
     let sessions = Sessions(store: store, users: users, secureCookies: config.secureCookies, now: now)
     let registry = ClientRegistry(store: store, users: users, now: now)
-    let oauth2 = AuthorizationServer(config: fixture?.mode.oauth2Config(issuer: config.baseURL) ?? OAuth2Config(issuer: config.baseURL),
-                                     clients: store, users: users, grants: store, registry: registry, audit: audit, now: now)
     let oauth1Verifier = RequestVerifier(store: store, users: users, audit: audit, now: now, revealsBaseString: fixture != nil)
     let oauth1Flow = ThreeLeggedFlow(verifier: oauth1Verifier, store: store, now: now)
     let identity = if let fixture { fixture.mode.identity } else { IdentityCell(try await ServerIdentity.load(from: store)) }
+    let oauth2 = AuthorizationServer(config: fixture?.mode.oauth2Config(issuer: config.baseURL) ?? OAuth2Config(issuer: config.baseURL),
+                                     clients: store, users: users, grants: store, registry: registry, audit: audit,
+                                     signingKeys: { try await identity.value().signingKeys }, now: now)
     let resolvedPages = if let pages { pages } else { try await Pages(resourcesPath: config.resourcesPath) }
     let services = Services(
         config: config, store: store, accounts: accounts, clients: registry, sessions: sessions,

@@ -50,20 +50,23 @@ public enum StoredRecords {
             userName: try row.text("user_name"), redirectURI: try row.text("redirect_uri"), scope: Scope(rawValue: try row.text("scope")) ?? .read,
             codeChallenge: try row.optionalText("code_challenge"),
             codeChallengeMethod: try row.optionalText("code_challenge_method").flatMap(PKCE.Method.init(rawValue:)),
-            issuedAt: try row.integer("issued_at"), expiresAt: try row.integer("expires_at"))
+            issuedAt: try row.integer("issued_at"), expiresAt: try row.integer("expires_at"),
+            openID: OpenIDScope(stored: try row.optionalText("openid_scope")), nonce: try row.optionalText("nonce"),
+            authTime: try row.optionalInteger("auth_time"))
     }
 
     public static func token(_ row: some StoredRow) throws -> TokenRecord {
         TokenRecord(
             digest: try row.text("digest"), kind: TokenRecord.Kind(rawValue: try row.text("kind")) ?? .access, familyId: try row.text("family_id"),
             clientId: try row.text("client_id"), userName: try row.optionalText("user_name"), scope: Scope(rawValue: try row.text("scope")) ?? .read,
-            mode: TokenMode(rawValue: try row.text("mode")) ?? .user, issuedAt: try row.integer("issued_at"), expiresAt: try row.integer("expires_at"))
+            mode: TokenMode(rawValue: try row.text("mode")) ?? .user, issuedAt: try row.integer("issued_at"), expiresAt: try row.integer("expires_at"),
+            openID: OpenIDScope(stored: try row.optionalText("openid_scope")), authTime: try row.optionalInteger("auth_time"))
     }
 
     public static func consent(_ row: some StoredRow) throws -> ConsentRecord {
         ConsentRecord(id: try row.text("id"), userName: try row.text("user_name"), clientId: try row.text("client_id"),
                       scope: Scope(rawValue: try row.text("scope")) ?? .read, authorizedAt: try row.integer("authorized_at"),
-                      lastUsedAt: try row.optionalInteger("last_used_at"))
+                      lastUsedAt: try row.optionalInteger("last_used_at"), openID: OpenIDScope(stored: try row.optionalText("openid_scope")))
     }
 
     public static func oauth1Token(_ row: some StoredRow) throws -> OAuth1TokenRecord {

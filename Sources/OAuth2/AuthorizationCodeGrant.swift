@@ -5,6 +5,7 @@ import LinkgateCrypto
 struct AuthorizationCodeGrant: Sendable {
     let grants: any OAuth2GrantStore
     let issuer: TokenIssuer
+    let idTokens: IDTokenIssuer
     let audit: AuditLog
 
     func exchange(_ params: OAuthParameters, client: OAuth2Client, now: Int64) async throws -> TokenResponse {
@@ -28,11 +29,19 @@ struct AuthorizationCodeGrant: Sendable {
             // A refused exchange throws here, which undoes the spend: the code stays for its rightful holder.
             try Self.check(record, redirectURI: redirectURI, verifier: verifier)
             return issuer.records(access: access, refresh: refresh, familyId: record.familyId, clientId: clientId,
-                                  userName: record.userName, accessScope: record.scope, refreshScope: record.scope, mode: .user, now: now)
+                                  userName: record.userName, accessScope: record.scope, refreshScope: record.scope, mode: .user, now: now,
+                                  accessOpenID: record.openID, refreshOpenID: record.openID, authTime: record.authTime)
         }
         switch redemption {
         case .redeemed(let record):
-            return issuer.response(access: access, refresh: refresh, scope: record.scope, mode: .user)
+            var response = issuer.response(access: access, refresh: refresh, scope: record.scope, mode: .user)
+            if let openID = record.openID {
+                // OIDC Core §3.1.3.3: an OIDC request's token response carries the id_token.
+                response.openID = openID
+                response.idToken = try await idTokens.idToken(userName: record.userName, clientId: clientId, openID: openID,
+                                                              authTime: record.authTime, nonce: record.nonce, accessToken: access, now: now)
+            }
+            return response
         case .replayed:
             try await audit.record(AuditAction.grantRevoke, actor: client.clientId, client: client.clientId, outcome: .failure,
                                    detail: "authorization code replayed; every token issued for it was revoked")

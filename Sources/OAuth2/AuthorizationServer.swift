@@ -11,14 +11,20 @@ public struct AuthorizationServer: Sendable {
     let grants: any OAuth2GrantStore
     let clientAuthentication: ClientAuthentication
     let issuer: TokenIssuer
+    let idTokens: IDTokenIssuer
+    /// The id_token signing keys (INTERFACE §14); nil: OIDC requests fail with `server_error`.
+    public let signingKeys: SigningKeySource?
     let registry: ClientRegistry
     let usage: UsageThrottle
     let audit: AuditLog
     let now: @Sendable () -> Int64
 
     public init(config: OAuth2Config, clients: any OAuth2ClientStore & UserStore, users: (any UserStore)? = nil,
-                grants: any OAuth2GrantStore, registry: ClientRegistry, audit: AuditLog, now: @escaping @Sendable () -> Int64) {
+                grants: any OAuth2GrantStore, registry: ClientRegistry, audit: AuditLog, signingKeys: SigningKeySource? = nil,
+                now: @escaping @Sendable () -> Int64) {
         self.users = users ?? clients
+        self.signingKeys = signingKeys
+        self.idTokens = IDTokenIssuer(config: config, keys: signingKeys, users: users ?? clients)
         self.config = config
         self.clients = clients
         self.grants = grants
@@ -43,20 +49,27 @@ public struct AuthorizationServer: Sendable {
     }
 
     /// Whether the user must be asked: no remembered consent covers the requested scope.
+    /// `prompt=consent` asks again (OIDC Core §3.1.2.1).
     public func needsConsent(_ request: AuthorizationRequest, user: User) async throws -> Bool {
+        if request.prompt.contains(.consent) { return true }
         guard let consent = try await grants.consent(userName: user.name, clientId: request.client.clientId) else { return true }
+        // OIDC: releasing identity claims needs consent to those values too (INTERFACE §14).
+        if let wanted = request.openID, !(consent.openID?.covers(wanted) ?? false) { return true }
         return consent.scope < request.scope
     }
 
     /// The user approved (or had approved): remember it, mint a code, and return the redirect.
-    public func approve(_ request: AuthorizationRequest, user: User) async throws -> String {
+    /// `authTime` is when the user logged in (the session's start), for an OIDC request's id_token.
+    public func approve(_ request: AuthorizationRequest, user: User, authTime: Int64? = nil) async throws -> String {
         let issued = now()
-        _ = try await grants.saveConsent(userName: user.name, clientId: request.client.clientId, scope: request.scope, now: issued)
+        _ = try await grants.saveConsent(userName: user.name, clientId: request.client.clientId, scope: request.scope, openID: request.openID,
+                                         now: issued)
         let code = SecureRandom.token()
         try await grants.saveCode(AuthorizationCodeRecord(
             digest: Digest.storageDigest(of: code), familyId: SecureRandom.uuid(), clientId: request.client.clientId,
             userName: user.name, redirectURI: request.redirectURI, scope: request.scope, codeChallenge: request.codeChallenge,
-            codeChallengeMethod: request.codeChallengeMethod, issuedAt: issued, expiresAt: issued + config.codeLifetime))
+            codeChallengeMethod: request.codeChallengeMethod, issuedAt: issued, expiresAt: issued + config.codeLifetime,
+            openID: request.openID, nonce: request.openID == nil ? nil : request.nonce, authTime: request.openID == nil ? nil : authTime))
         return AuthorizeRequest.redirect(request.redirectURI, [("code", code), ("state", request.state)])
     }
 
@@ -81,9 +94,9 @@ public struct AuthorizationServer: Sendable {
         let (client, _) = try await clientAuthentication.authenticate(authorization: authorization, params: params, from: address)
         switch grantType {
         case "authorization_code":
-            return try await AuthorizationCodeGrant(grants: grants, issuer: issuer, audit: audit).exchange(params, client: client, now: at)
+            return try await AuthorizationCodeGrant(grants: grants, issuer: issuer, idTokens: idTokens, audit: audit).exchange(params, client: client, now: at)
         case "refresh_token":
-            return try await RefreshTokenGrant(grants: grants, users: users, issuer: issuer, audit: audit).refresh(params, client: client, now: at)
+            return try await RefreshTokenGrant(grants: grants, users: users, issuer: issuer, idTokens: idTokens, audit: audit).refresh(params, client: client, now: at)
         case "client_credentials":
             return try await ClientCredentialsGrant(grants: grants, users: users, issuer: issuer, audit: audit).issue(params, client: client, now: at)
         case nil:

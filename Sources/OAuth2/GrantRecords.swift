@@ -23,9 +23,19 @@ public struct AuthorizationCodeRecord: Sendable, Equatable {
     public var codeChallengeMethod: PKCE.Method?
     public var issuedAt: Int64
     public var expiresAt: Int64
+    /// The OpenID values of an OIDC request (INTERFACE §14); nil for plain OAuth 2.0.
+    public var openID: OpenIDScope?
+    /// The authorize request's `nonce` (OIDC Core §3.1.2.1), for the id_token.
+    public var nonce: String?
+    /// When the user logged in (the session's start): the id_token's `auth_time`.
+    public var authTime: Int64?
 
     public init(digest: String, familyId: String, clientId: String, userName: String, redirectURI: String, scope: Scope,
-                codeChallenge: String?, codeChallengeMethod: PKCE.Method?, issuedAt: Int64, expiresAt: Int64) {
+                codeChallenge: String?, codeChallengeMethod: PKCE.Method?, issuedAt: Int64, expiresAt: Int64,
+                openID: OpenIDScope? = nil, nonce: String? = nil, authTime: Int64? = nil) {
+        self.openID = openID
+        self.nonce = nonce
+        self.authTime = authTime
         self.digest = digest
         self.familyId = familyId
         self.clientId = clientId
@@ -53,9 +63,15 @@ public struct TokenRecord: Sendable, Equatable {
     public var mode: TokenMode
     public var issuedAt: Int64
     public var expiresAt: Int64
+    /// The OpenID values of the grant (INTERFACE §14); nil for plain OAuth 2.0.
+    public var openID: OpenIDScope?
+    /// The original login's time, kept through refreshes for the id_token's `auth_time` (§14).
+    public var authTime: Int64?
 
     public init(digest: String, kind: Kind, familyId: String, clientId: String, userName: String?, scope: Scope,
-                mode: TokenMode, issuedAt: Int64, expiresAt: Int64) {
+                mode: TokenMode, issuedAt: Int64, expiresAt: Int64, openID: OpenIDScope? = nil, authTime: Int64? = nil) {
+        self.openID = openID
+        self.authTime = authTime
         self.digest = digest
         self.kind = kind
         self.familyId = familyId
@@ -76,8 +92,12 @@ public struct ConsentRecord: Sendable, Equatable {
     public var scope: Scope
     public var authorizedAt: Int64
     public var lastUsedAt: Int64?
+    /// The OpenID values the user agreed to release (INTERFACE §14); nil: none.
+    public var openID: OpenIDScope?
 
-    public init(id: String, userName: String, clientId: String, scope: Scope, authorizedAt: Int64, lastUsedAt: Int64?) {
+    public init(id: String, userName: String, clientId: String, scope: Scope, authorizedAt: Int64, lastUsedAt: Int64?,
+                openID: OpenIDScope? = nil) {
+        self.openID = openID
         self.id = id
         self.userName = userName
         self.clientId = clientId
@@ -133,8 +153,9 @@ public protocol OAuth2GrantStore: Sendable {
     func revokeToken(digest: String, clientId: String, now: Int64) async throws -> Bool
 
     func consent(userName: String, clientId: String) async throws -> ConsentRecord?
-    /// Remembers consent; a new approval keeps the higher of the old and new scope.
-    func saveConsent(userName: String, clientId: String, scope: Scope, now: Int64) async throws -> ConsentRecord
+    /// Remembers consent; a new approval keeps the higher of the old and new scope, and the
+    /// union of the old and new OpenID values.
+    func saveConsent(userName: String, clientId: String, scope: Scope, openID: OpenIDScope?, now: Int64) async throws -> ConsentRecord
     func consents(userName: String) async throws -> [ConsentRecord]
     /// Forgets the consent `id` of `userName` and revokes every code and token of that user for
     /// that client. False when there is no such consent for this user.
@@ -164,6 +185,11 @@ public struct AssertionId: Sendable, Equatable {
 }
 
 extension OAuth2GrantStore {
+    /// Remembers a plain OAuth 2.0 consent.
+    public func saveConsent(userName: String, clientId: String, scope: Scope, now: Int64) async throws -> ConsentRecord {
+        try await saveConsent(userName: userName, clientId: clientId, scope: scope, openID: nil, now: now)
+    }
+
     /// Stores tokens that spend nothing one-time (client_credentials).
     public func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?) async throws {
         _ = try await saveTokens(tokens, audit: audit, spending: nil)

@@ -12,6 +12,14 @@ public struct ServerMetadata: Sendable, Equatable {
     public let grantTypesSupported: [String]
     public let tokenEndpointAuthMethodsSupported: [String]
     public let codeChallengeMethodsSupported: [String]
+    /// OpenID Connect (INTERFACE §14), in both documents.
+    public let userinfoEndpoint: String
+    public let jwksURI: String
+    /// OpenID Discovery 1.0 §3 only.
+    public let subjectTypesSupported = ["public"]
+    public let idTokenSigningAlgValuesSupported = ["RS256"]
+    public let claimsSupported = ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "email"]
+    public let promptValuesSupported = ["none", "login", "consent", "select_account"]
 }
 
 extension AuthorizationServer {
@@ -19,8 +27,9 @@ extension AuthorizationServer {
         ServerMetadata(
             issuer: config.issuer, authorizationEndpoint: config.authorizationEndpoint, tokenEndpoint: config.tokenEndpoint,
             revocationEndpoint: config.revocationEndpoint, introspectionEndpoint: config.introspectionEndpoint,
-            scopesSupported: Scope.allCases.map(\.rawValue), responseTypesSupported: ["code"], grantTypesSupported: grantTypes,
+            scopesSupported: OpenIDScope.values + Scope.allCases.map(\.rawValue), responseTypesSupported: ["code"], grantTypesSupported: grantTypes,
             tokenEndpointAuthMethodsSupported: [ClientAuthentication.Method.basic.rawValue, ClientAuthentication.Method.post.rawValue],
-            codeChallengeMethodsSupported: [PKCE.Method.s256.rawValue, PKCE.Method.plain.rawValue])
+            codeChallengeMethodsSupported: [PKCE.Method.s256.rawValue, PKCE.Method.plain.rawValue],
+            userinfoEndpoint: config.userinfoEndpoint, jwksURI: config.jwksURI)
     }
 }

@@ -14,4 +14,6 @@ public struct OAuth2Config: Sendable {
     public var tokenEndpoint: String { issuer + "/rest/oauth2/latest/token" }
     public var revocationEndpoint: String { issuer + "/rest/oauth2/latest/revoke" }
     public var introspectionEndpoint: String { issuer + "/rest/oauth2/latest/introspect" }
+    public var userinfoEndpoint: String { issuer + "/rest/oauth2/latest/userinfo" }
+    public var jwksURI: String { issuer + "/rest/oauth2/latest/jwks" }
 }

@@ -13,6 +13,9 @@ public struct OAuthError: Error, Equatable, Sendable, CustomStringConvertible {
         case unsupportedTokenType = "unsupported_token_type"
         case serverError = "server_error"
         case temporarilyUnavailable = "temporarily_unavailable"
+        /// OIDC Core §3.1.2.6: `prompt=none` and the user must log in, or be asked to consent.
+        case loginRequired = "login_required"
+        case consentRequired = "consent_required"
         /// INTERFACE §10: too many failed client authentications (RFC 6585 §4).
         case tooManyRequests = "too_many_requests"
     }

@@ -9,6 +9,33 @@ public struct TokenResponse: Sendable, Equatable {
     public let scope: Scope
     /// Whose the token is (INTERFACE §8); not sent to the client, counted in metrics (§15).
     public let mode: TokenMode
+    /// The OpenID values granted with an OIDC request (INTERFACE §14).
+    public var openID: OpenIDScope? = nil
+    /// The OIDC id_token (OIDC Core §3.1.3.3), with `openid`.
+    public var idToken: String? = nil
+
+    /// The response's `scope`: the OIDC values, then the permission value (INTERFACE §14).
+    public var scopeText: String { GrantedScope(permission: scope, openID: openID).text }
+}
+
+/// Signs id_tokens for the token endpoint (INTERFACE §14).
+struct IDTokenIssuer: Sendable {
+    let config: OAuth2Config
+    let keys: SigningKeySource?
+    let users: any UserStore
+
+    /// A signed id_token for the tokens just issued; `server_error` without keys, `invalid_grant`
+    /// when the user is gone.
+    func idToken(userName: String?, clientId: String, openID: OpenIDScope, authTime: Int64?, nonce: String?,
+                 accessToken: String, now: Int64) async throws -> String {
+        guard let keys else { throw OAuthError(.serverError, "this server has no id_token signing key") }
+        guard let userName, let user = try await users.user(named: userName) else {
+            throw OAuthError.invalidGrant("the grant's user no longer exists")
+        }
+        let claims = IDToken.claims(issuer: config.issuer, user: user, clientId: clientId, openID: openID, authTime: authTime,
+                                    nonce: nonce, accessToken: accessToken, issuedAt: now, lifetime: config.accessTokenLifetime)
+        return try IDToken.sign(claims, with: try await keys().current)
+    }
 }
 
 /// Mints tokens: 256 random bits each, stored only under their SHA-256 digest.
@@ -31,15 +58,18 @@ struct TokenIssuer: Sendable {
     }
 
     /// Records for already generated token values.
+    /// With OIDC values (INTERFACE §14) the access token carries `accessOpenID` (for userinfo)
+    /// and the refresh token the grant's `refreshOpenID` and `authTime` (for later id_tokens).
     func records(access: String, refresh: String?, familyId: String, clientId: String, userName: String?,
-                 accessScope: Scope, refreshScope: Scope, mode: TokenMode, now: Int64) -> [TokenRecord] {
+                 accessScope: Scope, refreshScope: Scope, mode: TokenMode, now: Int64,
+                 accessOpenID: OpenIDScope? = nil, refreshOpenID: OpenIDScope? = nil, authTime: Int64? = nil) -> [TokenRecord] {
         var records = [TokenRecord(digest: Digest.storageDigest(of: access), kind: .access, familyId: familyId, clientId: clientId,
                                    userName: userName, scope: accessScope, mode: mode, issuedAt: now,
-                                   expiresAt: now + config.accessTokenLifetime)]
+                                   expiresAt: now + config.accessTokenLifetime, openID: accessOpenID, authTime: authTime)]
         if let refresh {
             records.append(TokenRecord(digest: Digest.storageDigest(of: refresh), kind: .refresh, familyId: familyId, clientId: clientId,
                                        userName: userName, scope: refreshScope, mode: mode, issuedAt: now,
-                                       expiresAt: now + config.refreshTokenLifetime))
+                                       expiresAt: now + config.refreshTokenLifetime, openID: refreshOpenID, authTime: authTime))
         }
         return records
     }

@@ -291,7 +291,10 @@ struct OAuth2HTTPTests {
                 #expect(m["token_endpoint"] == .string("http://127.0.0.1:8080/rest/oauth2/latest/token"))
                 #expect(m["response_types_supported"] == .array([.string("code")]))
                 #expect(m["code_challenge_methods_supported"] == .array([.string("S256"), .string("plain")]))
-                #expect(m["scopes_supported"]?.array?.count == 4)
+                #expect(m["scopes_supported"] == .array(["openid", "profile", "email", "READ", "WRITE", "ADMIN", "SYSTEM_ADMIN"].map(JSONValue.string)))
+                // INTERFACE §14: the OpenID endpoints are in this document too.
+                #expect(m["jwks_uri"] == .string("http://127.0.0.1:8080/rest/oauth2/latest/jwks"))
+                #expect(m["userinfo_endpoint"] == .string("http://127.0.0.1:8080/rest/oauth2/latest/userinfo"))
             }
         }
     }

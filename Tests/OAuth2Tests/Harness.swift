@@ -27,6 +27,8 @@ struct Harness {
     let root: User
 
     static let redirect = "https://jira.example/cb?x=1"
+    /// The id_token signing key (INTERFACE §14), made once for every test.
+    static let signingKey = try! SigningKey(privateKey: RSAPrivateKey(generatingBits: 2048))
 
     /// - Parameter file: for SQLite, a file database (WAL, several connections) instead of memory.
     init(_ backend: TestBackend = .sqlite, file: Bool = false) async throws {
@@ -40,7 +42,8 @@ struct Harness {
         (jira, jiraSecret) = try await registry.register(NewOAuth2Client(name: "Jira", redirects: [Self.redirect], scope: .systemAdmin))
         (other, otherSecret) = try await registry.register(NewOAuth2Client(name: "Other", redirects: ["https://other.example/cb"], scope: .write))
         server = AuthorizationServer(config: OAuth2Config(issuer: "https://lg.example"), clients: store, grants: store,
-                                     registry: registry, audit: AuditLog(store: store, now: { clock.now }), now: { clock.now })
+                                     registry: registry, audit: AuditLog(store: store, now: { clock.now }),
+                                     signingKeys: { SigningKeys([Harness.signingKey]) }, now: { clock.now })
     }
 
     func basic(_ id: String, _ secret: String) -> String {
@@ -51,16 +54,16 @@ struct Harness {
 
     /// Runs authorize for `user` and returns the code from the redirect.
     func code(user: User? = nil, scope: String? = "READ", challenge: String? = nil, method: String? = nil,
-              state: String? = "s1") async throws -> String {
+              state: String? = "s1", extra: [(name: String, value: String)] = [], authTime: Int64? = nil) async throws -> String {
         var pairs: [(name: String, value: String)] = [("response_type", "code"), ("client_id", jira.clientId), ("redirect_uri", Self.redirect)]
         if let scope { pairs.append(("scope", scope)) }
         if let state { pairs.append(("state", state)) }
         if let challenge { pairs.append(("code_challenge", challenge)) }
         if let method { pairs.append(("code_challenge_method", method)) }
-        let params = OAuthParameters(pairs)
+        let params = OAuthParameters(pairs + extra)
         let trusted = try await server.trustedRedirect(params)
         let request = try server.validate(params, trusted: trusted, user: user ?? alice)
-        let location = try await server.approve(request, user: user ?? alice)
+        let location = try await server.approve(request, user: user ?? alice, authTime: authTime)
         return try #require(Self.query(location)["code"])
     }
 

@@ -118,7 +118,9 @@ def test_metadata_document(http, base_url):
     assert first["revocation_endpoint"] == base_url + REVOKE
     assert first["introspection_endpoint"] == base_url + INTROSPECT
     assert first["response_types_supported"] == ["code"]
-    assert set(first["scopes_supported"]) == {"READ", "WRITE", "ADMIN", "SYSTEM_ADMIN"}
+    assert set(first["scopes_supported"]) == {"openid", "profile", "email", "READ", "WRITE", "ADMIN", "SYSTEM_ADMIN"}
+    assert first["jwks_uri"] == base_url + "/rest/oauth2/latest/jwks"
+    assert first["userinfo_endpoint"] == base_url + "/rest/oauth2/latest/userinfo"
     assert {"authorization_code", "refresh_token"} <= set(first["grant_types_supported"])
     assert {"client_secret_basic", "client_secret_post"} <= set(first["token_endpoint_auth_methods_supported"])
     assert set(first["code_challenge_methods_supported"]) == {"S256", "plain"}

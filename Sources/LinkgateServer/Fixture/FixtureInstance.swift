@@ -28,7 +28,8 @@ final class FixtureMode: Sendable {
         clock = FixtureClock(start: seed.now)
         identity = id == nil ? hostIdentity : IdentityCell(making: Task {
             let host = try await hostIdentity.value()
-            return ServerIdentity(consumerKey: ServerIdentity.newConsumerKey(), publicKey: host.publicKey, applicationId: SecureRandom.uuid())
+            return ServerIdentity(consumerKey: ServerIdentity.newConsumerKey(), publicKey: host.publicKey, applicationId: SecureRandom.uuid(),
+                                  signingKeys: host.signingKeys)
         })
     }
 

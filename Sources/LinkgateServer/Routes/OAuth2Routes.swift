@@ -11,7 +11,13 @@ struct OAuth2Routes {
 
     static let consentPath = "/plugins/servlet/oauth2/consent"
     /// Authorization request parameters carried through the consent form.
-    static let requestParameters = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"]
+    static let requestParameters = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method",
+                                    "nonce", "prompt", "max_age", "login_hint", loginAfterParameter]
+    /// Set by the server when it sends the user to log in again for `prompt=login` or
+    /// `max_age` (OIDC Core §3.1.2.1): a login at or after this time satisfies them. A client
+    /// that sets it itself can only weaken its own request.
+    static let loginAfterParameter = "linkgate_login_after"
+    static let openIDParameters = ["nonce", "prompt", "max_age", "login_hint", loginAfterParameter]
 
     func add(to router: Router<LinkgateContext>) {
         router.get("/rest/oauth2/latest/authorize", use: authorize)
@@ -23,6 +29,7 @@ struct OAuth2Routes {
         router.post("/rest/oauth2/latest/introspect", use: introspect)
         router.get("/.well-known/oauth-authorization-server", use: metadata)
         router.get("/rest/oauth2/latest/.well-known/oauth-authorization-server", use: metadata)
+        OpenIDRoutes(services: services).add(to: router)
     }
 
     // MARK: Authorization endpoint and consent (RFC 6749 §4.1.1–4.1.2)
@@ -35,13 +42,59 @@ struct OAuth2Routes {
             return seeOther(AuthorizeRequest.errorRedirect(.init(.accessDenied, "the fixture denies every authorization request"),
                                                            redirectURI: trusted.redirectURI, state: trusted.state))
         }
-        let session = try await loggedIn(request)
+        let openID = Self.isOpenIDRequest(params)
+        guard let session = try await services.sessions.current(request) else {
+            // OIDC Core §3.1.2.6: prompt=none never shows a page.
+            if openID, Self.promptNone(params) { return seeOther(Self.oidcError(.loginRequired, "the user is not logged in", trusted)) }
+            throw PageRedirect(location: loginLocation(request, next: request.pathAndQuery, hint: openID ? params : nil))
+        }
         let authorization = try validate(params, trusted, session.user)
+        let now = services.now()
+        let loginAfter = (try? params.single(Self.loginAfterParameter)).flatMap { $0 }.flatMap { Int64($0) }
+        if authorization.needsLogin(loggedInAt: session.loggedInAt, now: now, loginAfter: loginAfter) {
+            if authorization.prompt.contains(.none) {
+                return seeOther(Self.oidcError(.loginRequired, "the user must log in again", trusted))
+            }
+            return seeOther(loginLocation(request, next: Self.authorizePath(request, loginAfter: now), hint: params))
+        }
         // Fixture mode's `consent: "auto"` approves without the page.
         if services.fixture?.consent != .auto, try await server.needsConsent(authorization, user: session.user) {
+            if authorization.prompt.contains(.none) {
+                return seeOther(Self.oidcError(.consentRequired, "the user has not consented to this application", trusted))
+            }
             return seeOther(Self.consentPath + "?" + (request.uri.query ?? ""))
         }
-        return seeOther(try await server.approve(authorization, user: session.user))
+        return seeOther(try await server.approve(authorization, user: session.user, authTime: session.loggedInAt))
+    }
+
+    /// Whether the request's scope has `openid` (INTERFACE §14); its other parameters are checked later.
+    static func isOpenIDRequest(_ params: OAuthParameters) -> Bool {
+        guard let scope = (try? params.single("scope")).flatMap({ $0 }) else { return false }
+        return scope.split(separator: " ").contains("openid")
+    }
+
+    static func promptNone(_ params: OAuthParameters) -> Bool {
+        guard let prompt = (try? params.single("prompt")).flatMap({ $0 }) else { return false }
+        return prompt.split(separator: " ").contains("none")
+    }
+
+    static func oidcError(_ code: OAuthError.Code, _ description: String, _ trusted: TrustedRedirect) -> String {
+        AuthorizeRequest.errorRedirect(.init(code, description), redirectURI: trusted.redirectURI, state: trusted.state)
+    }
+
+    /// The login page returning to `next`; an OIDC `login_hint` prefills the user name (§14).
+    private func loginLocation(_ request: Request, next: String, hint params: OAuthParameters?) -> String {
+        var location = "/login?next=" + FormURLEncoded.encode(next)
+        if let hint = (try? params?.single("login_hint")).flatMap({ $0 }), hint.utf8.count <= 255 {
+            location += "&login_hint=" + FormURLEncoded.encode(hint)
+        }
+        return location
+    }
+
+    /// This authorize request again, marked so that a login from `loginAfter` on satisfies it.
+    static func authorizePath(_ request: Request, loginAfter: Int64) -> String {
+        let pairs = (request.queryPairs ?? []).filter { $0.name != loginAfterParameter } + [(name: loginAfterParameter, value: String(loginAfter))]
+        return request.uri.path + "?" + pairs.map { FormURLEncoded.encode($0.name) + "=" + FormURLEncoded.encode($0.value) }.joined(separator: "&")
     }
 
     /// The consent page: who asks, for what, approve or deny.
@@ -49,15 +102,17 @@ struct OAuth2Routes {
         let (params, trusted) = try await trustedRequest(request.queryPairs)
         let session = try await loggedIn(request)
         let authorization = try validate(params, trusted, session.user)
-        let hidden = Self.requestParameters.compactMap { name -> [String: String]? in
+        // The OIDC parameters ride along only on an OIDC request (a plain one ignores them, RFC 6749 §3.1).
+        let carried = authorization.openID == nil ? Self.requestParameters.filter { !Self.openIDParameters.contains($0) } : Self.requestParameters
+        let hidden = carried.compactMap { name -> [String: String]? in
             guard let value = try? params.single(name) else { return nil }
             return ["name": name, "value": value]
         }
         return try services.pages.render("consent", [
             "client": ["name": authorization.client.name],
             "user": ["name": session.user.name, "displayName": session.user.displayName],
-            "scope": authorization.scope.rawValue,
-            "scopeSummaries": authorization.scope.impliedSummaries,
+            "scope": GrantedScope(permission: authorization.scope, openID: authorization.openID).text,
+            "scopeSummaries": (authorization.openID?.summaries ?? []) + authorization.scope.impliedSummaries,
             "redirectHost": Self.host(of: authorization.redirectURI),
             "hidden": hidden,
             "csrfToken": session.csrfToken,
@@ -77,7 +132,7 @@ struct OAuth2Routes {
         }
         let authorization = try validate(params, trusted, session.user)
         switch try form.single("decision") {
-        case "approve": return seeOther(try await server.approve(authorization, user: session.user))
+        case "approve": return seeOther(try await server.approve(authorization, user: session.user, authTime: session.loggedInAt))
         case "deny": return seeOther(server.deny(authorization))
         default: throw PageError(status: .badRequest, title: "Request refused", message: "Choose Allow or Deny.")
         }
@@ -210,6 +265,7 @@ struct OAuth2Routes {
             "issuer": .string(m.issuer), "authorization_endpoint": .string(m.authorizationEndpoint),
             "token_endpoint": .string(m.tokenEndpoint), "revocation_endpoint": .string(m.revocationEndpoint),
             "introspection_endpoint": .string(m.introspectionEndpoint), "scopes_supported": strings(m.scopesSupported),
+            "userinfo_endpoint": .string(m.userinfoEndpoint), "jwks_uri": .string(m.jwksURI),
             "response_types_supported": strings(m.responseTypesSupported), "grant_types_supported": strings(m.grantTypesSupported),
             "token_endpoint_auth_methods_supported": strings(m.tokenEndpointAuthMethodsSupported),
             "revocation_endpoint_auth_methods_supported": strings(m.tokenEndpointAuthMethodsSupported),

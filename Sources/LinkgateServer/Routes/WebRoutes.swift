@@ -24,7 +24,9 @@ struct WebRoutes {
 
     @Sendable func loginPage(_ request: Request, context: LinkgateContext) async throws -> Response {
         let next = Self.safeNext(request.uri.queryParameters["next"].map(String.init))
-        return try renderLogin(next: next, username: "", error: nil, status: .ok)
+        // OIDC `login_hint` (INTERFACE §14) prefills the user name; the template escapes it.
+        let hint = request.uri.queryParameters["login_hint"].map(String.init).flatMap { $0.utf8.count <= 255 ? $0 : nil }
+        return try renderLogin(next: next, username: hint ?? "", error: nil, status: .ok)
     }
 
     @Sendable func login(_ request: Request, context: LinkgateContext) async throws -> Response {

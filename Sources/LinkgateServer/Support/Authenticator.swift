@@ -149,13 +149,19 @@ extension Authenticator {
     /// RFC 6750 §2.1 Bearer credentials from the client at `address`; anything not live, or
     /// presented from outside its link's allowed addresses, is `invalid_token`.
     func bearer(_ token: String, from address: IPAddress?) async throws -> Principal {
+        let (record, user) = try await bearerToken(token, from: address)
+        return Principal(user: user, authProtocol: .oauth2, mode: Self.mode(record.mode), client: record.clientId, scope: record.scope)
+    }
+
+    /// The live access token behind RFC 6750 §2.1 Bearer credentials, and its acting user.
+    func bearerToken(_ token: String, from address: IPAddress?, invalidCode: String = "unauthorized") async throws -> (TokenRecord, User?) {
         // RFC 6750 §3.1: a request without a token gets the challenge without an error code.
         guard !token.isEmpty else { throw APIError.unauthorized("the Bearer credential is empty", challenge: Self.bearerChallenge) }
-        let invalid = APIError(.unauthorized, code: "unauthorized", "invalid_token: the access token is invalid, expired or revoked",
+        let invalid = APIError(.unauthorized, code: invalidCode, "invalid_token: the access token is invalid, expired or revoked",
                                headers: [.wwwAuthenticate: Self.bearerChallenge + ", error=\"invalid_token\""])
         switch try await oauth2.bearer(token, from: address) {
         case .live(let record, let user):
-            return Principal(user: user, authProtocol: .oauth2, mode: Self.mode(record.mode), client: record.clientId, scope: record.scope)
+            return (record, user)
         case .revoked(let record):
             LinkgateMetrics.authFailure(kind: "bearer", reason: "invalid_token")
             // A revoked two-legged or impersonating token presented again is an audited refusal.

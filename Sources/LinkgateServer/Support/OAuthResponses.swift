@@ -31,9 +31,11 @@ func oauthEndpoint(_ body: () async throws -> Response) async throws -> Response
 func tokenResponse(_ issued: TokenResponse) -> Response {
     var body: [String: JSONValue] = [
         "access_token": .string(issued.accessToken), "token_type": .string("bearer"),
-        "expires_in": .number(Double(issued.expiresIn)), "scope": .string(issued.scope.rawValue),
+        "expires_in": .number(Double(issued.expiresIn)), "scope": .string(issued.scopeText),
     ]
     if let refresh = issued.refreshToken { body["refresh_token"] = .string(refresh) }
+    // OIDC Core §3.1.3.3 (INTERFACE §14).
+    if let idToken = issued.idToken { body["id_token"] = .string(idToken) }
     return jsonResponse(.object(body))
 }
 
@@ -54,6 +56,13 @@ extension Request {
     /// The path and query as received, for `next` after login.
     var pathAndQuery: String {
         uri.query.map { uri.path + "?" + $0 } ?? uri.path
+    }
+}
+
+extension OpenIDScope {
+    /// The OIDC values in words, for the consent page (INTERFACE §14).
+    var summaries: [String] {
+        ["Know who you are (your user name)"] + (profile ? ["See your name"] : []) + (email ? ["See your e-mail address"] : [])
     }
 }
 

@@ -29,6 +29,8 @@ struct Sessions: Sendable {
     struct Current: Sendable {
         let token: String
         let user: User
+        /// When the user logged in: OIDC's `auth_time` (INTERFACE §14).
+        var loggedInAt: Int64 = 0
         /// The CSRF token forms of this session must carry.
         var csrfToken: String { Sessions.csrfToken(for: token) }
     }
@@ -48,7 +50,7 @@ struct Sessions: Sendable {
         guard let token = request.cookies[Self.cookieName]?.value, Self.isTokenShaped(token),
               let session = try await store.session(digest: Digest.storageDigest(of: token), now: now()),
               let user = try await users.user(named: session.userName) else { return nil }
-        return Current(token: token, user: user)
+        return Current(token: token, user: user, loggedInAt: session.createdAt)
     }
 
     func end(_ current: Current) async throws {
