@@ -70,6 +70,7 @@ func buildRouter(
     router.add(middleware: BodyLimitMiddleware())
     StatusRoutes(storeHealth: storeHealth).add(to: router)
     try StaticFiles(resourcesPath: config.resourcesPath).add(to: router)
+    try OpenAPIRoutes(resourcesPath: config.resourcesPath, baseURL: config.baseURL).add(to: router)
     WebRoutes(services: services).add(to: router)
     MyselfRoutes(services: services).add(to: router)
     UserRoutes(services: services).add(to: router)
