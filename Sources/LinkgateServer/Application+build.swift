@@ -68,6 +68,8 @@ func buildRouter(
     }
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: BodyLimitMiddleware())
+    let routeMethods = RouteMethods()
+    router.add(middleware: MethodNotAllowedMiddleware(routes: routeMethods))
     StatusRoutes(storeHealth: storeHealth).add(to: router)
     try StaticFiles(resourcesPath: config.resourcesPath).add(to: router)
     try OpenAPIRoutes(resourcesPath: config.resourcesPath, baseURL: config.baseURL).add(to: router)
@@ -89,6 +91,7 @@ func buildRouter(
         FixtureRoutes(services: services, instance: fixture).add(to: router)
         RequestsConsole(console: Console(services: services)).add(to: router)
     }
+    routeMethods.set(router.routes)
     return router
 }
 

@@ -37,7 +37,7 @@ SERVER_SOURCES = REPO_ROOT / "Sources" / "LinkgateServer"
 ROUTE_FILES = (sorted((SERVER_SOURCES / "Routes").glob("*.swift")) + sorted((SERVER_SOURCES / "Console").glob("*.swift"))
                + sorted((SERVER_SOURCES / "Fixture").glob("*.swift")))
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
-          "response_headers_conformance,response_schema_conformance")
+          "response_headers_conformance,response_schema_conformance,unsupported_method")
 TIME_BUDGET = 240          # seconds, for the whole schemathesis test (debug build, 2 cores)
 FUZZ_ADMIN = "openapi-fuzz-admin"
 # Every phase but stateful's long random walks is bounded by the examples per operation; the
