@@ -70,13 +70,17 @@ func buildRouter(
     }
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: BodyLimitMiddleware())
+    let routeMethods = RouteMethods()
+    router.add(middleware: MethodNotAllowedMiddleware(routes: routeMethods))
     StatusRoutes(storeHealth: storeHealth).add(to: router)
     try StaticFiles(resourcesPath: config.resourcesPath).add(to: router)
+    try OpenAPIRoutes(resourcesPath: config.resourcesPath, baseURL: config.baseURL).add(to: router)
     WebRoutes(services: services).add(to: router)
     MyselfRoutes(services: services).add(to: router)
     UserRoutes(services: services).add(to: router)
     ClientRoutes(services: services).add(to: router)
     OAuth2Routes(services: services).add(to: router)
+    OpenIDRoutes(services: services).add(to: router)
     ApplicationsRoutes(services: services).add(to: router)
     OAuth1Routes(services: services).add(to: router)
     ConsumerRoutes(services: services).add(to: router)
@@ -91,6 +95,7 @@ func buildRouter(
         FixtureRoutes(services: services, instance: fixture).add(to: router)
         RequestsConsole(console: Console(services: services)).add(to: router)
     }
+    routeMethods.set(router.routes)
     return router
 }
 

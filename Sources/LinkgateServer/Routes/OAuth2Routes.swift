@@ -29,7 +29,6 @@ struct OAuth2Routes {
         router.post("/rest/oauth2/latest/introspect", use: introspect)
         router.get("/.well-known/oauth-authorization-server", use: metadata)
         router.get("/rest/oauth2/latest/.well-known/oauth-authorization-server", use: metadata)
-        OpenIDRoutes(services: services).add(to: router)
     }
 
     // MARK: Authorization endpoint and consent (RFC 6749 §4.1.1–4.1.2)
