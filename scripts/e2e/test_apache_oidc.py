@@ -291,10 +291,11 @@ def test_a_new_browser_is_sent_to_log_in_and_a_refused_consent_is_not_a_session(
     authorize = redirect_target(browser, browser.get(apache.url + "/protected"))
     outcome = browser.authorize(authorize, login=(name, password), consent=True, decision="deny")
     assert outcome.params.get("error") == "access_denied", outcome.location
-    # mod_auth_openidc shows its own error page for an OP error: never the protected content.
+    # mod_auth_openidc answers the OP's error with its own error page (2.4.12: status 200), never the
+    # protected content.
     refused = browser.get(outcome.location)
-    assert refused.status_code != 200 or "REMOTE_USER" not in refused.text, describe(refused)
-    assert "OIDC_CLAIM" not in refused.text, describe(refused)
+    assert "OpenID Connect Provider error: access_denied" in refused.text, describe(refused)
+    assert "REMOTE_USER" not in refused.text and "OIDC_CLAIM" not in refused.text, describe(refused)
     still_out = browser.get(apache.url + "/protected")
     assert still_out.status_code in (302, 303), describe(still_out)
     assert redirect_target(browser, still_out).startswith(browser.base + AUTHORIZE + "?"), describe(still_out)
