@@ -16,10 +16,9 @@ aud, exp, iat, nonce, at_hash); the suite checks the outcome and that apache's e
 auth_openidc errors. apache2 or mod_auth_openidc missing is a failure, never a skip
 (scripts/install-test-deps installs both).
 """
-import json
+import grp
 import os
 import pwd
-import grp
 import shutil
 import signal
 import socket
