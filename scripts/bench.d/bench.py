@@ -44,6 +44,7 @@ SCENARIOS = [
     (3, "cc-token", "POST token, client_credentials"),
     (4, "myself-oauth1-2lo", "GET myself, OAuth 1.0a 2LO RSA-SHA1"),
     (5, "code-exchange", "POST token, authorization_code"),
+    (10, "code-exchange-openid", "POST token, authorization_code, openid"),
     (6, "status", "GET /status"),
     (7, "bearer-attacked", "GET myself, Bearer, under guessing"),
     (8, "myself-basic-local", "GET myself, Basic, local user"),
@@ -51,6 +52,8 @@ SCENARIOS = [
 ]
 ATTACK_TARGET_RATIO = 0.80   # scenario 7 req/s over scenario 2 req/s of the same run
 DIRECTORY_TARGET_RATIO = 0.90  # scenario 9 req/s over scenario 8 req/s of the same run (issue 14)
+OPENID_TARGET_RATIO = 0.50     # scenario 10 req/s over scenario 5 req/s of the same run (issue 16)
+OPENID_SCOPE = "openid profile email"  # no permission value: the client's registered one (INTERFACE §14)
 DIRECTORY_SCENARIOS = {8, 9}   # the SQLite-backed server only: it is the one started with --ldap-*
 PEER_SCENARIOS = {1, 2, 3}
 # --database postgres (issue 12): PostgreSQL req/s over SQLite req/s of the same run, at least this.
@@ -544,7 +547,7 @@ def attack_line(result):
 
 def result_line(server, number, result):
     status_text = " ".join(f"{k}:{v}" for k, v in result["statuses"].items())
-    text = (f"{server:<8} {number} {result['name']:<18} {result['rps']:>9.1f} req/s  p50 {result['p50_ms']:>7.2f} ms  "
+    text = (f"{server:<8} {number} {result['name']:<20} {result['rps']:>9.1f} req/s  p50 {result['p50_ms']:>7.2f} ms  "
             f"p99 {result['p99_ms']:>7.2f} ms  errors {result['errors']:<6} VmHWM {result['vmhwm_mib']:.1f} MiB  "
             f"VmRSS {result['vmrss_mib']:.1f} MiB  cpu {result['server_cpu_pct']:.0f}% ("
             + (f"PostgreSQL {result['db_cpu_pct']:.0f}%, " if "db_cpu_pct" in result else "")
@@ -554,6 +557,8 @@ def result_line(server, number, result):
         text += f"  socket errors {socket}"
     if result["exhausted"]:
         text += f"  POOL EXHAUSTED: {result['exhausted']} requests reused a code/nonce"
+    if result.get("ratio_to_5") is not None:
+        text += f"  ratio to 5 {result['ratio_to_5']:.2f} (target >= {OPENID_TARGET_RATIO:.2f})"
     if result["non2xx"] and result["first_error"]:
         text += f"\n{'':<11}first non-2xx: {result['first_error'][:300]}"
     return text
@@ -648,11 +653,13 @@ def code_from(location):
 class CodeMinter:
     """Logs `user` in once, approves the client once; later authorize calls 303 straight to the code."""
 
-    def __init__(self, base, client_id, user, password, challenge):
+    def __init__(self, base, client_id, user, password, challenge, scope="WRITE", nonce=None):
         self.base = base
-        self.query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
-                                "scope": "WRITE", "state": "bench", "code_challenge": challenge,
-                                "code_challenge_method": "S256"})
+        params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
+                  "scope": scope, "state": "bench", "code_challenge": challenge, "code_challenge_method": "S256"}
+        if nonce is not None:
+            params["nonce"] = nonce   # OpenID Connect Core §3.1.2.1: echoed in the id_token
+        self.query = urlencode(params)
         s = requests.Session()
         page = expect(s.get(base + "/login", params={"next": "/"}), 200)
         login = FormFields(page.text, "/login").fields
@@ -768,9 +775,27 @@ def seed_linkgate(base, admin_password):
     # Consent is remembered now: authorize answers 303 with a code at once.
     code_from(expect(requests.get(base + AUTHORIZE + "?" + minter.query, headers={"Cookie": minter.cookie},
                                   allow_redirects=False), 303).headers.get("Location"))
+
+    # Scenario 10: the same client and user through OpenID Connect (INTERFACE §14); every exchange also
+    # signs an id_token (RS256).
+    openid_minter = CodeMinter(base, code_client["clientId"], user, password, challenge, scope=OPENID_SCOPE,
+                               nonce="bench-nonce")
+    r = expect(requests.post(base + TOKEN, data={"grant_type": "authorization_code", "code": openid_minter.first,
+                                                "redirect_uri": REDIRECT, "code_verifier": verifier},
+                             headers={"Authorization": code_basic}), 200)
+    id_token = r.json().get("id_token")
+    if not isinstance(id_token, str) or id_token.count(".") != 2:
+        raise BenchError(f"an openid code exchange gave no id_token: {r.text[:300]}")
+    header = json.loads(base64.urlsafe_b64decode(id_token.split(".")[0] + "=="))
+    if header.get("alg") != "RS256":
+        raise BenchError(f"the id_token is not RS256: {header}")
+    code_from(expect(requests.get(base + AUTHORIZE + "?" + openid_minter.query,
+                                  headers={"Cookie": openid_minter.cookie}, allow_redirects=False), 303)
+              .headers.get("Location"))
     return {
         "cc_basic": cc_basic, "code_basic": code_basic, "tokens": tokens, "pem": pem,
         "consumer_key": consumer_key, "minter": minter, "verifier": verifier, "user": user, "password": password,
+        "openid_minter": openid_minter,
     }
 
 
@@ -901,7 +926,7 @@ def main():
     def run_suite(server, base, pid, seed, db_pid=None, after=lambda number: None, before_attack=lambda: None):
         """Scenarios 1-7 against one node; `after(n)` runs right after scenario n (the peer's turn)."""
 
-        def measure(number, name, *a, attack=False, **kw):
+        def measure(number, name, *a, attack=False, ratio_to=None, **kw):
             if counters and db_pid:
                 counters.begin()
             guesser = None
@@ -918,6 +943,9 @@ def main():
                 res["attack"] = attack_result
                 plain = results[server]["2"]["rps"]
                 res["ratio_to_2"] = round(res["rps"] / plain, 3) if plain else None
+            if ratio_to is not None:
+                plain = results[server][str(ratio_to)]["rps"]
+                res[f"ratio_to_{ratio_to}"] = round(res["rps"] / plain, 3) if plain else None
             if counters and db_pid:
                 # Under attack the guesser's answered requests reach the database too.
                 res["db"] = counters.end(res["ok"] + (res["attack"]["answered"] if attack else 0),
@@ -971,6 +999,20 @@ def main():
                                      "code_verifier": seed["verifier"]}) + "\n")
         measure(5, "code-exchange", "POST", TOKEN, [f"Authorization: {seed['code_basic']}", FORM],
                 datafile=bodyfile, kind="body")
+
+        # 10. scenario 5 with scope "openid profile email": one RS256 id_token signature per exchange
+        # (INTERFACE §14); codes minted the same way, right before the run.
+        need = pool_size(results[server]["5"]["rps"], 300)
+        codefile = os.path.join(args.workdir, f"codes-openid-{server}.txt")
+        minted, took = seed["openid_minter"].mint(need, codefile, args.workdir)
+        log(f"   minted {minted} openid authorization codes in {took:.1f} s ({minted / took:.0f}/s)")
+        bodyfile = os.path.join(args.workdir, f"code-bodies-openid-{server}.txt")
+        with open(codefile) as src, open(bodyfile, "w") as dst:
+            for code in src.read().split():
+                dst.write(urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                     "code_verifier": seed["verifier"]}) + "\n")
+        measure(10, "code-exchange-openid", "POST", TOKEN, [f"Authorization: {seed['code_basic']}", FORM],
+                datafile=bodyfile, kind="body", ratio_to=5)
 
         # 6. the HTTP ceiling
         measure(6, "status", "GET", "/status", [])
@@ -1117,6 +1159,14 @@ def main():
                   + (f"{ratio:.2f}" if ratio is not None else "n/a")
                   + f" (target >= {ATTACK_TARGET_RATIO:.2f}"
                   + (", met)" if ratio is not None and ratio >= ATTACK_TARGET_RATIO else ", not met)"))
+        for server in ("linkgate", "postgres"):
+            openid = results[server].get("10")
+            if openid:
+                ratio = openid["ratio_to_5"]
+                print(f"   10/5 code exchange with openid (id_token) / plain code exchange"
+                      f"{' (PostgreSQL node)' if server == 'postgres' else ''} = "
+                      + (f"{ratio:.2f}" if ratio is not None else "n/a") + f" (target >= {OPENID_TARGET_RATIO:.2f}"
+                      + (", met)" if ratio is not None and ratio >= OPENID_TARGET_RATIO else ", not met)"))
         local, directory = results["linkgate"].get("8"), results["linkgate"].get("9")
         if local and directory and local["rps"]:
             ratio = directory["rps"] / local["rps"]
@@ -1157,6 +1207,8 @@ def main():
         "ratios": ({str(n): round(results["linkgate"][str(n)]["rps"] / results["peer"][str(n)]["rps"], 2)
                     for n in PEER_SCENARIOS if results["peer"].get(str(n), {}).get("rps")} if peer else None),
         "attack_ratio_7_to_2": results["linkgate"]["7"].get("ratio_to_2"),
+        "openid_ratio_10_to_5": results["linkgate"]["10"].get("ratio_to_5"),
+        "openid_ratio_target": OPENID_TARGET_RATIO,
         "postgres": results["postgres"] if args.pg_url else None,
         "postgres_to_sqlite_ratios": pg_ratios if args.pg_url else None,
         "postgres_ratio_targets": {str(n): t for n, t in PG_RATIO_TARGETS.items()} if args.pg_url else None,
