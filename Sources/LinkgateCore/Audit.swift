@@ -48,6 +48,8 @@ public enum AuditAction {
     public static let clientCreate = "client.create", clientUpdate = "client.update", clientDelete = "client.delete",
                       clientResetSecret = "client.reset_secret"
     public static let consumerCreate = "consumer.create", consumerUpdate = "consumer.update", consumerDelete = "consumer.delete"
+    /// `linkgate keys rotate` added an id_token signing key (INTERFACE §14); the subject is its kid.
+    public static let keysRotate = "keys.rotate"
 }
 
 /// A page of the audit log, newest first.

@@ -55,6 +55,8 @@ public protocol SettingsStore: Sendable {
     func setting(_ key: String) async throws -> String?
     /// The stored value, or `make()`'s result stored first (atomically: two callers get the same value).
     func settingOrCreate(_ key: String, _ make: @escaping @Sendable () throws -> String) async throws -> String
+    /// Sets `key` to `value` only if it still holds `expected` (compare-and-set); false when it changed meanwhile.
+    func replaceSetting(_ key: String, expected: String, with value: String) async throws -> Bool
 }
 
 /// Everything the server needs from storage.

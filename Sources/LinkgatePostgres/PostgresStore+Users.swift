@@ -203,6 +203,11 @@ extension PostgresStore: SettingsStore {
         guard let stored = try await setting(key) else { throw StoreError.unavailable(code: -1) }
         return stored
     }
+
+    public func replaceSetting(_ key: String, expected: String, with value: String) async throws -> Bool {
+        try await rows("UPDATE settings SET value = \(value) WHERE key = \(key) AND value = \(expected) RETURNING key")
+            .scalar(String.self) != nil
+    }
 }
 
 extension PostgresStore: AuditStore {

@@ -164,6 +164,14 @@ extension SQLiteStore: SettingsStore {
             return value
         }
     }
+
+    public func replaceSetting(_ key: String, expected: String, with value: String) async throws -> Bool {
+        try await write { db in
+            try db.cachedStatement(sql: "UPDATE settings SET value = ? WHERE key = ? AND value = ?")
+                .execute(arguments: [value, key, expected])
+            return db.changesCount > 0
+        }
+    }
 }
 
 extension SQLiteStore {

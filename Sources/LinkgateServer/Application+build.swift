@@ -44,10 +44,22 @@ func buildRouter(
     let registry = ClientRegistry(store: store, users: users, now: now)
     let oauth1Verifier = RequestVerifier(store: store, users: users, audit: audit, now: now, revealsBaseString: fixture != nil)
     let oauth1Flow = ThreeLeggedFlow(verifier: oauth1Verifier, store: store, now: now)
-    let identity = if let fixture { fixture.mode.identity } else { IdentityCell(try await ServerIdentity.load(from: store)) }
+    let identity: IdentityCell
+    let signingKeys: SigningKeySource
+    if let fixture {
+        identity = fixture.mode.identity
+        signingKeys = { [identity] in try await identity.value().signingKeys }
+    } else {
+        let loaded = try await ServerIdentity.load(from: store)
+        identity = IdentityCell(loaded)
+        // INTERFACE §14: a rotation on the database reaches this node within `signingKeysRefresh`.
+        let ring = SigningKeyRing(settings: store, consumerInfoKey: loaded.consumerInfoSigningKey ?? loaded.signingKeys.keys[0],
+                                  initial: loaded.signingKeys, refreshInterval: config.signingKeysRefresh, logger: logger)
+        signingKeys = { await ring.current() }
+    }
     let oauth2 = AuthorizationServer(config: fixture?.mode.oauth2Config(issuer: config.baseURL) ?? OAuth2Config(issuer: config.baseURL),
                                      clients: store, users: users, grants: store, registry: registry, audit: audit,
-                                     signingKeys: { try await identity.value().signingKeys }, now: now)
+                                     signingKeys: signingKeys, now: now)
     let resolvedPages = if let pages { pages } else { try await Pages(resourcesPath: config.resourcesPath) }
     let services = Services(
         config: config, store: store, accounts: accounts, clients: registry, sessions: sessions,

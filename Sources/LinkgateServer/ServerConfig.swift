@@ -32,6 +32,9 @@ public struct ServerConfig: Sendable {
     public var directoryCacheTTL: Int64 = 300
     /// What the console's System page says about the store: kind and location, never a password.
     public var storeDescription = "SQLite in memory"
+    /// How often a server re-reads its id_token signing keys, so it picks up `linkgate keys rotate`
+    /// (INTERFACE §14: within 60 s). Shorter only for tests (`LINKGATE_SIGNING_KEYS_REFRESH`).
+    public var signingKeysRefresh: Duration = .seconds(30)
 
     public init(host: String = "127.0.0.1", port: Int = 8080, baseURL: String = "http://127.0.0.1:8080",
                 resourcesPath: String = ServerConfig.defaultResourcesPath, adminPassword: String? = nil,

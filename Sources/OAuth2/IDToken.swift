@@ -9,10 +9,13 @@ public struct SigningKey: Sendable {
     /// base64url of the modulus and the public exponent (RFC 7518 §6.3.1).
     public let modulus: String
     public let exponent: String
+    /// When a rotation added the key (epoch seconds); nil for the first key, made before any rotation.
+    public let createdAt: Int64?
 
-    public init(privateKey: RSAPrivateKey) throws {
+    public init(privateKey: RSAPrivateKey, createdAt: Int64? = nil) throws {
         let (n, e) = try privateKey.publicKey().components()
         self.privateKey = privateKey
+        self.createdAt = createdAt
         modulus = Base64URL.encode(n)
         exponent = Base64URL.encode(e)
         kid = Self.thumbprint(modulus: modulus, exponent: exponent)
@@ -31,17 +34,34 @@ public struct SigningKey: Sendable {
     }
 }
 
-/// The provider's signing keys, oldest first: id_tokens are signed with the newest, the JWKS
-/// publishes them all (INTERFACE §14). The first is §7's consumer-info key.
+/// The provider's signing keys, oldest first (INTERFACE §14): id_tokens are signed with the
+/// newest; the JWKS publishes the newest and every older key until all id_tokens it signed have
+/// expired. The first is §7's consumer-info key.
 public struct SigningKeys: Sendable {
     public let keys: [SigningKey]
+
+    /// Added to an old key's last possible id_token expiry before the JWKS drops it: the nodes
+    /// pick up a rotation up to 60 s late (and sign with the old key until then), and relying
+    /// parties' clocks may run behind (OIDC Core §3.1.3.7 lets them allow for skew).
+    public static let retirementMargin: Int64 = 300
 
     public init(_ keys: [SigningKey]) {
         precondition(!keys.isEmpty, "at least one signing key")
         self.keys = keys
     }
 
+    /// The key new id_tokens are signed with.
     public var current: SigningKey { keys[keys.count - 1] }
+
+    /// The keys the JWKS publishes at `now` when id_tokens live `tokenLifetime` seconds: the
+    /// newest, and each older key while an id_token it signed may still be valid. A key was
+    /// superseded when the next one was added, so its last id_token expires `tokenLifetime` later.
+    public func published(at now: Int64, tokenLifetime: Int64) -> [SigningKey] {
+        keys.indices.compactMap { index in
+            guard index < keys.count - 1, let supersededAt = keys[index + 1].createdAt else { return keys[index] }
+            return now < supersededAt + tokenLifetime + Self.retirementMargin ? keys[index] : nil
+        }
+    }
 }
 
 /// Where the authorization server finds its signing keys (they may still be generated when it starts).

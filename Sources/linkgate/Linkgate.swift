@@ -5,7 +5,7 @@ struct Linkgate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "linkgate",
         abstract: "Linkgate: the remote side of an application link (OAuth 2.0 and OAuth 1.0a provider).",
-        subcommands: [Serve.self, Fixture.self, Migrate.self, Backup.self, UserCommand.self, ClientCommand.self, ConsumerCommand.self],
+        subcommands: [Serve.self, Fixture.self, Migrate.self, Backup.self, UserCommand.self, ClientCommand.self, ConsumerCommand.self, KeysCommand.self],
         defaultSubcommand: Serve.self)
 }
 

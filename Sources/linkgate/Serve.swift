@@ -80,6 +80,9 @@ struct Serve: AsyncParsableCommand {
             resourcesPath: setting(resources, env: "LINKGATE_RESOURCES", default: ServerConfig.defaultResourcesPath),
             adminPassword: adminPassword, idleTimeoutSeconds: idleSeconds, maxConnections: maxOpen, trustedProxies: trustedProxies)
         try directoryOptions.configure(&config)
+        // For tests only: how often the signing keys are re-read (INTERFACE §14 allows up to 60 s).
+        config.signingKeysRefresh = .seconds(try integerSetting(nil, env: "LINKGATE_SIGNING_KEYS_REFRESH", default: 30, in: 1...60,
+                                                                "signing keys refresh", hint: ": give whole seconds from 1 to 60"))
         let pool = try databaseOptions.poolSize()
         // A bad seed file stops the start before anything is opened (INTERFACE §12).
         let seedFile: SeedFile?

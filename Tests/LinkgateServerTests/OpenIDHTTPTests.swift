@@ -48,6 +48,50 @@ struct OpenIDHTTPTests {
         }
     }
 
+    @Test("keys rotate: two concurrent rotations both land; the server picks them up, signs with the newest, keeps the consumer-info key")
+    func rotationPickedUp() async throws {
+        let app = try await TestApp()
+        try await app.run(signingKeysRefresh: .seconds(1)) { client in
+            func kids() async throws -> [String] {
+                try #require(try await client.get("/rest/oauth2/latest/jwks", headers: [:])["keys"]?.array).compactMap { $0["kid"]?.string }
+            }
+            let consumerInfo = try await client.get("/plugins/servlet/oauth/consumer-info", headers: [:]).text
+            let before = try await kids()
+            try #require(before.count == 1)
+
+            async let one = SigningKeyList.rotate(settings: app.store, now: epochSeconds())
+            async let two = SigningKeyList.rotate(settings: app.store, now: epochSeconds())
+            let rotated = try await [one, two]
+            #expect(rotated[0].kid != rotated[1].kid)
+            let listed = try #require(try await app.store.setting("oidc.signing_keys"))
+            let entries = SigningKeyList.entries(listed)
+            #expect(entries.count == 3 && entries[0] == .init(setting: "server.rsa_private_key", createdAt: nil))
+            #expect(Set(entries.dropFirst().map(\.setting)) == Set(rotated.map { "oidc.signing_key." + $0.kid }))
+
+            try await Task.sleep(for: .milliseconds(1200))
+            let after = try await kids()
+            #expect(after.count == 3 && after[0] == before[0] && Set(after.dropFirst()) == Set(rotated.map(\.kid)))
+
+            // A new id_token names the newest key (the last listed) and verifies with its JWK.
+            let b = try await OAuthBrowser.start(client)
+            let code = try #require(try await b.approve(scope: "openid%20READ")["code"])
+            let response = try await b.token([("grant_type", "authorization_code"), ("code", code), ("redirect_uri", OAuthBrowser.redirect)])
+            let parts = try #require(response["id_token"]?.string).split(separator: ".")
+            try #require(parts.count == 3)
+            #expect(JSONValue.parse(try #require(Base64URL.decode(parts[0])))?["kid"] == .string(after[2]))
+            let jwks = try await client.get("/rest/oauth2/latest/jwks", headers: [:])
+            let newest = try #require(jwks["keys"]?.array?.last)
+            // The JWK is the stored key's public half, and that key signed the id_token.
+            let key = try RSAPrivateKey(pem: try #require(try await app.store.setting("oidc.signing_key." + after[2]))).publicKey()
+            let (n, e) = try key.components()
+            #expect(newest["n"] == .string(Base64URL.encode(n)) && newest["e"] == .string(Base64URL.encode(e)))
+            #expect(key.verify(signature: try #require(Base64URL.decode(parts[2])), message: Array("\(parts[0]).\(parts[1])".utf8),
+                               digest: .sha256))
+            // §7: the consumer-info key does not change.
+            #expect(try await client.get("/plugins/servlet/oauth/consumer-info", headers: [:]).text == consumerInfo)
+        }
+    }
+
     @Test("userinfo: claims per scope by GET and POST; 401 without or with a bad token, 403 without openid")
     func userinfo() async throws {
         try await TestApp().run { client in

@@ -39,12 +39,14 @@ struct TestApp {
     static let kdfPool = KDFPool(workers: 2, queueLimit: 10_000)
 
     /// Runs `body` against the application served on a real port.
-    func run<T>(trustedProxies: [IPAddressRange] = [], _ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
+    func run<T>(trustedProxies: [IPAddressRange] = [], signingKeysRefresh: Duration = .seconds(30),
+                _ body: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
         defer { try? FileManager.default.removeItem(at: folder) }
         var logger = Logger(label: "linkgate-test")
         logger.logLevel = .warning
-        let config = ServerConfig(host: "127.0.0.1", port: 0, baseURL: "http://127.0.0.1:8080", resourcesPath: Self.resources,
+        var config = ServerConfig(host: "127.0.0.1", port: 0, baseURL: "http://127.0.0.1:8080", resourcesPath: Self.resources,
                                   passwordHasher: Self.hasher, trustedProxies: trustedProxies, kdfPool: Self.kdfPool)
+        config.signingKeysRefresh = signingKeysRefresh
         let app = try await buildApplication(config: config, store: store, logger: logger)
         return try await app.test(.live, body)
     }

@@ -38,10 +38,12 @@ struct OpenIDRoutes {
         ]), maxAge: 300)
     }
 
-    /// The signing keys as a JWK set (RFC 7517 §5); short-lived in caches so a new key shows soon.
+    /// The signing keys as a JWK set (RFC 7517 §5): the newest and the older ones whose id_tokens
+    /// may still be valid (INTERFACE §14); short-lived in caches so a new key shows soon.
     @Sendable func jwks(_ request: Request, context: LinkgateContext) async throws -> Response {
         guard let source = server.signingKeys else { return Self.publicDocument(.object(["keys": .array([])]), maxAge: 60) }
-        return Self.publicDocument(.object(["keys": .array(try await source().keys.map(\.jwk))]), maxAge: 60)
+        let published = try await source().published(at: services.now(), tokenLifetime: server.config.accessTokenLifetime)
+        return Self.publicDocument(.object(["keys": .array(published.map(\.jwk))]), maxAge: 60)
     }
 
     /// OIDC Core §5.3: the claims the access token's OpenID values allow. RFC 6750 §3.1: no

@@ -127,6 +127,15 @@ public struct AdminActions: Sendable {
         if consumer.impersonationAllowed { modes.append("impersonation") }
         return modes
     }
+
+    // MARK: id_token signing keys
+
+    /// `linkgate keys rotate` (INTERFACE §14): a new signing key on `store`, audited as `keys.rotate` with its kid.
+    public func rotateSigningKey(on store: any SettingsStore, now: Int64 = epochSeconds()) async throws -> SigningKeyList.RotatedKey {
+        let rotated = try await SigningKeyList.rotate(settings: store, now: now)
+        try await audit.record(AuditAction.keysRotate, actor: admin, subject: rotated.kid, detail: "new id_token signing key")
+        return rotated
+    }
 }
 
 extension Services {

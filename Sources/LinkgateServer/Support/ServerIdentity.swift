@@ -11,30 +11,21 @@ struct ServerIdentity: Sendable {
     let applicationId: String
     /// The id_token signing keys (INTERFACE §14), oldest first; the first is the consumer-info key.
     let signingKeys: SigningKeys
+    /// The consumer-info key as an id_token signing key; nil where the keys are never re-read (fixture mode).
+    var consumerInfoSigningKey: SigningKey? = nil
 
-    /// The settings entry listing the settings that hold the id_token signing keys (PEM), oldest
-    /// first, as a JSON array of names. It starts with the consumer-info key; a key rotation
-    /// (INTERFACE §14, not built yet) appends a new entry and leaves that one alone.
-    static let signingKeysSetting = "oidc.signing_keys"
-    static let consumerInfoKeySetting = "server.rsa_private_key"
+    static let signingKeysSetting = SigningKeyList.setting
+    static let consumerInfoKeySetting = SigningKeyList.consumerInfoKeySetting
 
     static func load(from settings: any SettingsStore) async throws -> ServerIdentity {
         let pem = try await settings.settingOrCreate(consumerInfoKeySetting) { try RSAPrivateKey(generatingBits: 2048).pem }
         let key = try RSAPrivateKey(pem: pem)
         let consumerKey = try await settings.settingOrCreate("server.consumer_key") { newConsumerKey() }
         let applicationId = try await settings.settingOrCreate("server.applinks_id") { SecureRandom.uuid() }
-        let listed = try await settings.settingOrCreate(signingKeysSetting) { "[\"\(consumerInfoKeySetting)\"]" }
-        var keys: [SigningKey] = []
-        for name in (try? JSONDecoder().decode([String].self, from: Data(listed.utf8))) ?? [consumerInfoKeySetting] {
-            if name == consumerInfoKeySetting {
-                keys.append(try SigningKey(privateKey: key))
-            } else if let text = try await settings.setting(name) {
-                keys.append(try SigningKey(privateKey: try RSAPrivateKey(pem: text)))
-            }
-        }
-        if keys.isEmpty { keys = [try SigningKey(privateKey: key)] }
+        let consumerInfoKey = try SigningKey(privateKey: key)
+        let (signingKeys, _) = try await SigningKeyList.load(from: settings, consumerInfoKey: consumerInfoKey)
         return ServerIdentity(consumerKey: consumerKey, publicKey: try key.publicKey(), applicationId: applicationId,
-                              signingKeys: SigningKeys(keys))
+                              signingKeys: signingKeys, consumerInfoSigningKey: consumerInfoKey)
     }
 
     /// A fresh identity that is kept nowhere (fixture mode: it lives as long as the process).
