@@ -61,6 +61,26 @@ struct StoreTests {
         #expect(try await store.user(named: "nobody") == nil)
     }
 
+    @Test("replaceSetting swaps a value only when it is the one expected (signing-key list, INTERFACE §14)",
+          arguments: TestBackend.all)
+    func replaceSetting(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        defer { withExtendedLifetime(testStore) {} }
+        let store = testStore.store
+        #expect(try await store.replaceSetting("k", expected: "a", with: "b") == false)     // no such setting
+        #expect(try await store.settingOrCreate("k") { "a" } == "a")
+        #expect(try await store.replaceSetting("k", expected: "stale", with: "b") == false)
+        #expect(try await store.setting("k") == "a")
+        #expect(try await store.replaceSetting("k", expected: "a", with: "b") == true)
+        #expect(try await store.setting("k") == "b")
+        // Of two concurrent swaps from the same value exactly one wins.
+        async let first = store.replaceSetting("k", expected: "b", with: "c1")
+        async let second = store.replaceSetting("k", expected: "b", with: "c2")
+        let (one, two) = try await (first, second)
+        #expect(one != two)
+        #expect(try await store.setting("k") == (one ? "c1" : "c2"))
+    }
+
     @Test("the first user is created only into an empty database", arguments: TestBackend.all)
     func firstUser(backend: TestBackend) async throws {
         let testStore = try await TestStore(backend)
