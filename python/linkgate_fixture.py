@@ -108,6 +108,13 @@ class _Control:
             raise ControlError(method, url, response)
         return response
 
+    def discovery(self):
+        """GET /.well-known/openid-configuration of this server (INTERFACE §14): its OpenID Connect
+        issuer (this base URL, a sandbox's own), endpoints and `jwks_uri`, for a relying party."""
+        response = self._session().get(self.base_url + "/.well-known/openid-configuration", timeout=CONTROL_TIMEOUT)
+        response.raise_for_status()
+        return response.json()
+
     # -- state --------------------------------------------------------------------------------
 
     def reset(self):

@@ -200,6 +200,19 @@ extension PostgresStore: OAuth2GrantStore {
         return usage
     }
 
+    public func openIDClientIds(now: Int64) async throws -> Set<String> {
+        var ids: Set<String> = []
+        for row in try await rows("""
+            SELECT client_id FROM oauth2_consents WHERE openid_scope IS NOT NULL
+            UNION
+            SELECT client_id FROM oauth2_tokens
+            WHERE openid_scope IS NOT NULL AND expires_at > \(now) AND rotated_at IS NULL AND revoked_at IS NULL
+            """) {
+            ids.insert(try row.decode(String.self))
+        }
+        return ids
+    }
+
     public func pruneExpiredGrants(now: Int64) async throws -> Int {
         try await prune("oauth2_codes", key: "digest", expired: "expires_at <= $1", now: now)
             + prune("oauth2_tokens", key: "digest", expired: "expires_at <= $1", now: now)

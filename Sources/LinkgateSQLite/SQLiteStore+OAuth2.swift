@@ -220,4 +220,15 @@ extension SQLiteStore {
             return usage
         }
     }
+
+    public func openIDClientIds(now: Int64) async throws -> Set<String> {
+        try await read { db in
+            Set(try String.fetchAll(db.cachedStatement(sql: """
+                SELECT client_id FROM oauth2_consents WHERE openid_scope IS NOT NULL
+                UNION
+                SELECT client_id FROM oauth2_tokens
+                WHERE openid_scope IS NOT NULL AND expires_at > ? AND rotated_at IS NULL AND revoked_at IS NULL
+                """), arguments: [now]))
+        }
+    }
 }

@@ -166,6 +166,9 @@ public protocol OAuth2GrantStore: Sendable {
 
     /// Usage per client id.
     func clientUsage(now: Int64) async throws -> [String: LinkUsage]
+    /// The clients that use OpenID Connect (INTERFACE §14): those with a remembered consent to
+    /// `openid`, or a live (unexpired, unrevoked, not rotated) token with it. For the console.
+    func openIDClientIds(now: Int64) async throws -> Set<String>
 
     /// Deletes codes and tokens that expired before `now`; returns how many rows went.
     func pruneExpiredGrants(now: Int64) async throws -> Int

@@ -225,4 +225,50 @@ struct OpenIDFlowTests {
         let stored = try await h.store.consent(userName: "alice", clientId: h.jira.clientId)
         #expect(stored?.openID == OpenIDScope(profile: true, email: true) && stored?.scope == .read)
     }
+
+    @Test("minted tokens (fixture §12) with openid carry an id_token with auth_time = now and no nonce; without a user → invalid_scope", arguments: TestBackend.all)
+    func minted(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
+        let tokens = try await MintedGrant.mint(server: h.server, clientId: h.jira.clientId, userName: "alice", scope: "openid profile READ",
+                                                expiresIn: 120, withRefreshToken: true)
+        #expect(tokens.scopeText == "openid profile READ" && tokens.expiresIn == 120)
+        let id = try DecodedIDToken(try #require(tokens.idToken))
+        #expect(id.claims["sub"] == .string("alice") && id.claims["aud"] == .string(h.jira.clientId))
+        #expect(id.claims["auth_time"] == .number(Double(h.clock.now)) && id.claims["nonce"] == nil)
+        #expect(id.claims["exp"] == .number(Double(h.clock.now + 120)) && id.claims["preferred_username"] == .string("alice"))
+        #expect(try await h.live(tokens.accessToken)?.record.openID == OpenIDScope(profile: true))
+        // Its refresh answers an id_token with the minting's auth_time.
+        h.clock.advance(10)
+        let refreshed = try await h.refresh(try #require(tokens.refreshToken))
+        #expect(try DecodedIDToken(try #require(refreshed.idToken)).claims["auth_time"] == .number(Double(h.clock.now - 10)))
+        // Plain minting is unchanged: no id_token, the bare permission value.
+        let plain = try await MintedGrant.mint(server: h.server, clientId: h.jira.clientId, userName: "alice", scope: "READ",
+                                               expiresIn: nil, withRefreshToken: false)
+        #expect(plain.idToken == nil && plain.scopeText == "READ" && plain.refreshToken == nil)
+        do {
+            _ = try await MintedGrant.mint(server: h.server, clientId: h.jira.clientId, userName: nil, scope: "openid READ",
+                                           expiresIn: nil, withRefreshToken: false)
+            Issue.record("application tokens with openid were minted")
+        } catch MintedGrant.Failure.scope(let error) {
+            #expect(error.code == .invalidScope)
+        }
+    }
+
+    @Test("openIDClientIds: clients with an openid consent or a live openid token, not plain or revoked ones", arguments: TestBackend.all)
+    func openIDClients(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
+        #expect(try await h.store.openIDClientIds(now: h.clock.now).isEmpty)
+        _ = try await h.exchange(try await h.code(scope: "READ"))
+        #expect(try await h.store.openIDClientIds(now: h.clock.now).isEmpty)  // plain OAuth 2.0 only
+        // A consent to openid marks Jira.
+        _ = try await h.code(scope: "openid email READ")
+        #expect(try await h.store.openIDClientIds(now: h.clock.now) == [h.jira.clientId])
+        // A live minted openid token (no consent) marks Other, until it expires or is revoked.
+        let minted = try await MintedGrant.mint(server: h.server, clientId: h.other.clientId, userName: "alice", scope: "openid READ",
+                                                expiresIn: 60, withRefreshToken: false)
+        #expect(try await h.store.openIDClientIds(now: h.clock.now) == [h.jira.clientId, h.other.clientId])
+        #expect(try await h.store.openIDClientIds(now: h.clock.now + 61) == [h.jira.clientId])
+        try await h.server.revoke(OAuthParameters([("token", minted.accessToken)]), authorization: h.basic(h.other.clientId, h.otherSecret))
+        #expect(try await h.store.openIDClientIds(now: h.clock.now) == [h.jira.clientId])
+    }
 }

@@ -33,6 +33,8 @@ struct LinksConsole {
         let session = try await console.admin(request)
         let now = services.now()
         let clientUsage = try await services.store.clientUsage(now: now)
+        // Links that sign users in with OpenID Connect (INTERFACE §14): a consent or live token with openid.
+        let openIDClients = try await services.store.openIDClientIds(now: now)
         let consumerUsage = try await services.store.consumerUsage(now: now)
         var links: [[String: Any]] = try await services.store.clients().map { client in
             var modes: [String] = []
@@ -41,7 +43,8 @@ struct LinksConsole {
             if client.impersonation { modes.append("impersonation") }
             let usage = clientUsage[client.clientId]
             let id = FormURLEncoded.encode(client.clientId)
-            return ["name": client.name, "protocol": "OAuth 2.0", "direction": "Incoming", "modes": modes.joined(separator: ", "),
+            return ["name": client.name, "protocol": "OAuth 2.0", "openID": openIDClients.contains(client.clientId),
+                    "direction": "Incoming", "modes": modes.joined(separator: ", "),
                     "network": Self.network(client.allowedAddresses),
                     "scope": client.scope.rawValue, "tokens": usage?.activeTokens ?? 0, "lastUsed": Console.date(usage?.lastUsedAt),
                     "credentialsHref": "/admin/links/oauth2/\(id)", "editHref": "/admin/links/oauth2/\(id)/edit",

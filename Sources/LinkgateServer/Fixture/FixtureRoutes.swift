@@ -56,7 +56,7 @@ struct FixtureRoutes {
         return jsonResponse(.object(["now": .number(Double(now))]))
     }
 
-    /// INTERFACE §6's authorize and consent for `user`, without a browser.
+    /// INTERFACE §6's authorize and consent for `user`, without a browser (as if they had just logged in).
     @Sendable func authorize(_ request: Request, context: LinkgateContext) async throws -> Response {
         let body = try await JSONBody.read(request, allowed: ["url", "user", "decision", "scope"])
         let url = try body.string("url"), userName = try body.string("user")
@@ -83,7 +83,8 @@ struct FixtureRoutes {
         } catch .errorPage(let message) {
             throw APIError.invalidRequest(message)
         }
-        return Self.redirect(approve ? try await server.approve(authorization, user: user) : server.deny(authorization))
+        // The headless approval stands for a login now: an OIDC code's id_token gets auth_time = now (§14).
+        return Self.redirect(approve ? try await server.approve(authorization, user: user, authTime: mode.clock.now()) : server.deny(authorization))
     }
 
     static func redirect(_ location: String) -> Response { jsonResponse(.object(["redirect": .string(location)])) }
