@@ -186,9 +186,11 @@ extension PostgresSchema {
 extension PostgresStore {
     /// Applies the versions this database lacks; returns their ids. Safe to run from several
     /// nodes at once (`pg_advisory_lock`), and a no-op on an up-to-date database.
+    /// `connectWithin` bounds the first connection (a node fails fast at start; the test stores,
+    /// dozens opened at once on a 2-core machine, wait longer).
     @discardableResult
-    public func migrate() async throws -> [String] {
-        try await checkConnection()
+    public func migrate(connectWithin: TimeAmount = .seconds(5)) async throws -> [String] {
+        try await checkConnection(within: connectWithin)
         do {
             return try await client.withConnection { connection in
                 try await migrate(on: connection)
@@ -202,16 +204,16 @@ extension PostgresStore {
 
     /// Connects once, outside the pool, and fails at once with the reason (wrong password, no
     /// such database, connection refused) rather than letting the pool retry it in the background.
-    public func checkConnection() async throws {
+    public func checkConnection(within deadline: TimeAmount = .seconds(5)) async throws {
         do {
-            try await withDeadlines(untilStarted: .seconds(5), total: .seconds(5)) { _ in
+            try await withDeadlines(untilStarted: deadline, total: deadline) { _ in
                 let connection = try await PostgresConnection.connect(configuration: self.connectionConfiguration, id: 999_999,
                                                                       logger: self.logger)
                 defer { Task { try? await connection.close() } }
                 _ = try await connection.query("SELECT 1", logger: self.logger).collect()
             }
         } catch is DeadlineExceeded {
-            throw PostgresConnectError(location: location.redacted, reason: "no answer within 5 s")
+            throw PostgresConnectError(location: location.redacted, reason: "no answer within \(deadline.nanoseconds / 1_000_000_000) s")
         } catch let error as PSQLError {
             let reason = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "\(error.code)"
             throw PostgresConnectError(location: location.redacted, reason: reason)

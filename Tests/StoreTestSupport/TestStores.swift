@@ -105,7 +105,7 @@ public final class TestStore: Sendable {
             await store.waitUntilRunning()
             do {
                 try await store.createSchema()
-                try await store.migrate()
+                try await store.migrate(connectWithin: .seconds(60))
             } catch {
                 task.cancel()
                 await TestStore.postgresSlots.release()
