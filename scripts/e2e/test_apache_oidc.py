@@ -21,16 +21,15 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from daemon_support import free_port, private_daemon
 from oauth_support import AUTHORIZE, Admin, Browser, describe, query_params, uniq
 
 DISCOVERY = "/.well-known/openid-configuration"
@@ -52,12 +51,6 @@ print(body)
 """
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _find_apache():
     binary = os.environ.get("APACHE2") or shutil.which("apache2") or "/usr/sbin/apache2"
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
@@ -68,18 +61,6 @@ def _find_apache():
             pytest.fail(f"{APACHE_MODULES}/mod_{module}.so is missing: scripts/install-test-deps installs apache2 and "
                         "libapache2-mod-auth-openidc")
     return binary
-
-
-def _wait_for_port(process, port, deadline):
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
 
 
 class Apache:
@@ -113,7 +94,7 @@ def admin(http, base_url, admin_auth, recorder):
 @pytest.fixture(scope="module")
 def apache(server, base_url, admin):
     binary = _find_apache()
-    port = _free_port()
+    port = free_port()
     redirect_uri = f"http://127.0.0.1:{port}/protected/redirect_uri"
     # Registered over REST like any other client (INTERFACE §6); scope = the permission value granted.
     client = admin.create_client([redirect_uri], scope="READ", name=uniq("apache-oidc"))
@@ -180,28 +161,13 @@ ScriptAlias /protected {script}
     if check.returncode != 0:
         pytest.fail(f"apache2 -t refused the configuration:\n{check.stdout}{check.stderr}\n--- httpd.conf ---\n"
                     f"{conf.read_text()}")
-    output = open(root / "logs" / "stdout.log", "wb")
-    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    if not _wait_for_port(process, port, time.monotonic() + START_TIMEOUT):
-        if process.poll() is None:
-            process.kill()
-            process.wait(5)
-        output.close()
-        pytest.fail(f"apache2 did not start (exit code {process.returncode}):\n"
-                    f"{(root / 'logs' / 'stdout.log').read_text(errors='replace')}\n"
-                    f"{error_log.read_text(errors='replace') if error_log.exists() else ''}")
-    yield Apache(process, root, port, error_log, client)
-    # Stop the parent we started (SIGTERM: it stops its children), then SIGKILL if it lingers.
     try:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        with private_daemon("apache2", command, root / "logs" / "stdout.log", [port], signal.SIGTERM,
+                            start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT, env=env,
+                            describe_failure=lambda: error_log.read_text(errors="replace")
+                            if error_log.exists() else "") as process:
+            yield Apache(process, root, port, error_log, client)
     finally:
-        output.close()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -18,7 +18,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -31,6 +30,7 @@ from oauthlib.oauth1 import SIGNATURE_RSA
 from requests_oauthlib import OAuth1
 
 from conftest import REPO_ROOT
+from daemon_support import free_port, private_daemon
 from oauth1_support import CONSUMERS, new_rsa_key, parse_challenge
 from oauth_support import (REVOKE, TOKEN, USERS, VERIFY, Admin, assert_json, assertion_claims, describe,
                            jwt_bearer_data, signed_assertion, uniq)
@@ -40,12 +40,6 @@ REQUIRE_SCOPE_LINE = "# proxy_set_header X-Linkgate-Require-Scope WRITE;"
 LINKGATE_HEADERS = ("x-linkgate-user", "x-linkgate-client", "x-linkgate-scope", "x-linkgate-mode")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
-
-
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def find_nginx():
@@ -141,18 +135,6 @@ def require_scope_variant(site, port, scoped_port):
             .replace(f"listen 127.0.0.1:{port}", f"listen 127.0.0.1:{scoped_port}") + "\n")
 
 
-def _wait_for_port(process, port, deadline):
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
 @pytest.fixture(scope="module")
 def upstream():
     app = Upstream()
@@ -169,7 +151,7 @@ def nginx(server, upstream, tmp_path_factory):
     for sub in ("logs", "temp"):
         (prefix / sub).mkdir()
     linkgate = urlsplit(server.base_url).netloc
-    port, scoped_port = _free_port(), _free_port()
+    port, scoped_port = free_port(), free_port()
     site = rewrite_shipped(SHIPPED_CONF.read_text(encoding="utf-8"), linkgate, upstream.address, port)
     (prefix / "linkgate-auth-request.conf").write_text(site, encoding="utf-8")
     (prefix / "linkgate-auth-request-write.conf").write_text(require_scope_variant(site, port, scoped_port),
@@ -204,28 +186,11 @@ http {{
     if check.returncode != 0:
         pytest.fail(f"nginx -t refused the configuration built from {SHIPPED_CONF}:\n{check.stdout}{check.stderr}\n"
                     f"--- nginx.conf ---\n{conf.read_text()}\n--- site ---\n{site}")
-    output = open(prefix / "logs" / "stdout.log", "wb")
-    process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + START_TIMEOUT
-    if not (_wait_for_port(process, port, deadline) and _wait_for_port(process, scoped_port, deadline)):
-        if process.poll() is None:
-            process.kill()
-            process.wait(5)
-        output.close()
-        pytest.fail(f"nginx did not start (exit code {process.returncode}):\n"
-                    f"{(prefix / 'logs' / 'stdout.log').read_text(errors='replace')}\n{error_log.read_text(errors='replace')}")
-    yield Nginx(process, prefix, port, scoped_port, error_log)
-    # Graceful stop of the master we started (SIGQUIT), then SIGKILL if it lingers.
-    try:
-        if process.poll() is None:
-            process.send_signal(signal.SIGQUIT)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-    finally:
-        output.close()
+    # Graceful stop of the master we started: SIGQUIT.
+    with private_daemon("nginx", command, prefix / "logs" / "stdout.log", [port, scoped_port], signal.SIGQUIT,
+                        start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT,
+                        describe_failure=lambda: error_log.read_text(errors="replace")) as process:
+        yield Nginx(process, prefix, port, scoped_port, error_log)
 
 
 @pytest.fixture(scope="module")
