@@ -428,3 +428,28 @@ def pytest_terminal_summary(terminalreporter):
     if SCREENSHOT_FILES:
         folders = sorted({str(Path(p).parent) for p in SCREENSHOT_FILES})
         terminalreporter.write_line(f"e2e screenshots ({len(SCREENSHOT_FILES)}): {', '.join(folders)}")
+
+
+# --------------------------------------------------------------------------------------------
+# The OAuth suites' common parts (a suite with its own kind of browser defines its own fixture)
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def admin(http, base_url, admin_auth, recorder):
+    """The admin's REST client (oauth_support.Admin) against the session's server."""
+    from oauth_support import Admin  # oauth_support imports this module
+    return Admin(http, base_url, admin_auth, recorder)
+
+
+@pytest.fixture(scope="module")
+def redirect_uri():
+    """A loopback redirect URI (RFC 8252 §7.3) on a port nothing listens on: redirects are captured, not followed."""
+    from oauth_support import unused_loopback_port
+    return f"http://127.0.0.1:{unused_loopback_port()}/cb"
+
+
+@pytest.fixture()
+def browser(new_session, base_url, recorder):
+    """A person's cookie-keeping browser (oauth_support.Browser), its answers checked by the recorder."""
+    from oauth_support import Browser
+    return Browser(new_session(), base_url, recorder)

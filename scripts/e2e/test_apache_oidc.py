@@ -30,7 +30,7 @@ import pytest
 import requests
 
 from daemon_support import free_port, private_daemon
-from oauth_support import AUTHORIZE, Admin, Browser, describe, query_params, uniq
+from oauth_support import AUTHORIZE, Browser, describe, query_params, uniq
 
 DISCOVERY = "/.well-known/openid-configuration"
 APACHE_MODULES = Path("/usr/lib/apache2/modules")
@@ -84,11 +84,6 @@ class Apache:
         bad = ("[auth_openidc:error]", "[auth_openidc:crit]", "[auth_openidc:alert]", "[auth_openidc:emerg]",
                "[core:error]", "[cgi:error]")
         return [line for line in self.log()[since:].splitlines() if any(level in line for level in bad)]
-
-
-@pytest.fixture(scope="module")
-def admin(http, base_url, admin_auth, recorder):
-    return Admin(http, base_url, admin_auth, recorder)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 
 from browser_support import (CallbackServer, Chromium, assert_labelled, screenshot, wait_for, wait_for_callback,
                              wait_for_path)
-from oauth_support import (APPLICATIONS, CONSENT, PROFILE_APPS, Admin, assert_json, assert_token_response,
+from oauth_support import (APPLICATIONS, CONSENT, PROFILE_APPS, assert_json, assert_token_response,
                            authorize_url, pkce_pair)
 
 try:
@@ -47,11 +47,6 @@ def chromium():
     browser = Chromium()
     yield browser
     browser.quit()
-
-
-@pytest.fixture(scope="module")
-def admin(http, base_url, admin_auth, recorder):
-    return Admin(http, base_url, admin_auth, recorder)
 
 
 def exchange(admin, client, code, redirect_uri, verifier, scope):

@@ -42,11 +42,6 @@ ISSUED = []          # every access token and assertion this module obtained: no
 # --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def admin(http, base_url, admin_auth, recorder):
-    return Admin(http, base_url, admin_auth, recorder)
-
-
-@pytest.fixture(scope="module")
 def keys():
     """One RSA key pair for the module's impersonating clients (key generation is slow)."""
     return new_rsa_key()

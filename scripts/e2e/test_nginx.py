@@ -32,7 +32,7 @@ from requests_oauthlib import OAuth1
 from conftest import REPO_ROOT
 from daemon_support import free_port, private_daemon
 from oauth1_support import CONSUMERS, new_rsa_key, parse_challenge
-from oauth_support import (REVOKE, TOKEN, USERS, VERIFY, Admin, assert_json, assertion_claims, describe,
+from oauth_support import (REVOKE, TOKEN, USERS, VERIFY, assert_json, assertion_claims, describe,
                            jwt_bearer_data, signed_assertion, uniq)
 
 SHIPPED_CONF = REPO_ROOT / "Resources" / "nginx" / "linkgate-auth-request.conf"
@@ -191,11 +191,6 @@ http {{
                         start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT,
                         describe_failure=lambda: error_log.read_text(errors="replace")) as process:
         yield Nginx(process, prefix, port, scoped_port, error_log)
-
-
-@pytest.fixture(scope="module")
-def admin(http, base_url, admin_auth, recorder):
-    return Admin(http, base_url, admin_auth, recorder)
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,8 @@ from oauth1_support import (ACCESS_TOKEN, ACCESS_TOKEN_KEYS, AUTHORIZE1, CONSUME
                             assert_acceptable_timestamps, assert_oauth_problem, authorize_request_token,
                             callback_params, consumer_info_xml, ec_public_pem, element_text, load_public_key,
                             new_rsa_key, sign, small_rsa_public_pem)
-from oauth_support import (APPLICATION_KEYS, APPLICATIONS, MYSELF, PROFILE_APPS, TOKEN_RE, USERS, Admin, Browser,
-                           Forms, assert_html_page_headers, assert_json, assert_no_store, describe, uniq,
+from oauth_support import (APPLICATION_KEYS, APPLICATIONS, MYSELF, PROFILE_APPS, TOKEN_RE, USERS, Forms,
+                           assert_html_page_headers, assert_json, assert_no_store, describe, uniq,
                            unused_loopback_port)
 
 
@@ -53,11 +53,6 @@ class Consumer:
     def auth(self, **kw):
         """requests-oauthlib's OAuth1 auth for this consumer (RSA-SHA1)."""
         return OAuth1(self.key, signature_method=SIGNATURE_RSA, rsa_key=self.keys.private_pem, **kw)
-
-
-@pytest.fixture(scope="module")
-def admin(http, base_url, admin_auth, recorder):
-    return Admin(http, base_url, admin_auth, recorder)
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +79,6 @@ def make_consumer(admin):
 def person(admin):
     """A fresh user (name, password) with a display name."""
     return admin.create_user(display_name="OAuth One Person")
-
-
-@pytest.fixture()
-def browser(new_session, base_url, recorder):
-    return Browser(new_session(), base_url, recorder)
 
 
 def recorded(session, recorder):

@@ -20,8 +20,8 @@ from requests_oauthlib import OAuth2Session as RequestsOAuthlibSession
 
 from conftest import error_keys_ok
 from oauth_support import (APPLICATION_KEYS, APPLICATIONS, AUTHORIZE, CONSENT, INTROSPECT, INTROSPECTION_KEYS,
-                           METADATA, METADATA_ALT, MYSELF, PROFILE_APPS, REVOKE, TOKEN, Admin,
-                           Browser, Forms, assert_html_page_headers, assert_json, assert_no_store, assert_oauth_error,
+                           METADATA, METADATA_ALT, MYSELF, PROFILE_APPS, REVOKE, TOKEN, Browser, Forms,
+                           assert_html_page_headers, assert_json, assert_no_store, assert_oauth_error,
                            assert_token_response,
                            assert_redirect_to, authorize_url, describe, pkce_pair, query_params, uniq,
                            unused_loopback_port)
@@ -32,22 +32,6 @@ INACTIVE = {"active": False}
 # --------------------------------------------------------------------------------------------
 # Fixtures and helpers
 # --------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def admin(http, base_url, admin_auth, recorder):
-    return Admin(http, base_url, admin_auth, recorder)
-
-
-@pytest.fixture(scope="module")
-def redirect_uri():
-    """A loopback redirect URI (RFC 8252 §7.3) on a port nothing listens on: redirects are captured, not followed."""
-    return f"http://127.0.0.1:{unused_loopback_port()}/cb"
-
-
-@pytest.fixture()
-def browser(new_session, base_url, recorder):
-    return Browser(new_session(), base_url, recorder)
-
 
 def recorded(session, recorder):
     """Adds the suite's recorder hook to a third-party library's session, plus a list of what it saw."""

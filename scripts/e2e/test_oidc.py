@@ -17,28 +17,13 @@ from authlib.integrations.requests_client import OAuth2Session as AuthlibSession
 from authlib.jose import JsonWebKey, jwt
 from authlib.oidc.core import CodeIDToken
 
-from oauth_support import (AUTHORIZE, CONSENT, METADATA, TOKEN, Admin, Browser, Forms, Outcome, assert_json, assert_no_store,
-                           assert_redirect_to, authorize_url, describe, query_params, uniq, unused_loopback_port)
+from oauth_support import (AUTHORIZE, CONSENT, METADATA, TOKEN, Browser, Forms, Outcome, assert_json, assert_no_store,
+                           assert_redirect_to, authorize_url, describe, query_params, uniq)
 
 DISCOVERY = "/.well-known/openid-configuration"
 JWKS = "/rest/oauth2/latest/jwks"
 USERINFO = "/rest/oauth2/latest/userinfo"
 OIDC_TOKEN_KEYS = {"access_token", "token_type", "expires_in", "refresh_token", "scope", "id_token"}
-
-
-@pytest.fixture(scope="module")
-def admin(http, base_url, admin_auth, recorder):
-    return Admin(http, base_url, admin_auth, recorder)
-
-
-@pytest.fixture(scope="module")
-def redirect_uri():
-    return f"http://127.0.0.1:{unused_loopback_port()}/cb"
-
-
-@pytest.fixture()
-def browser(new_session, base_url, recorder):
-    return Browser(new_session(), base_url, recorder)
 
 
 @pytest.fixture(scope="module")

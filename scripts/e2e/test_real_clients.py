@@ -26,17 +26,12 @@ from requests_oauthlib import OAuth1Session
 
 from browser_support import Chromium, wait_for, wait_for_path
 from oauth1_support import ACCESS_TOKEN, AUTHORIZE1, CONSUMERS, REQUEST_TOKEN, authorize_request_token, new_rsa_key
-from oauth_support import CONSENT, Admin, Browser, assert_json, describe, uniq, unused_loopback_port
+from oauth_support import CONSENT, Browser, assert_json, describe, uniq, unused_loopback_port
 
 try:
     from selenium.webdriver.common.by import By
 except ImportError:  # browser_support's Chromium reports the missing package as a test failure
     pass
-
-
-@pytest.fixture(scope="module")
-def admin(http, base_url, admin_auth, recorder):
-    return Admin(http, base_url, admin_auth, recorder)
 
 
 @pytest.fixture(scope="module")
