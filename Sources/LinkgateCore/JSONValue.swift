@@ -49,11 +49,11 @@ public enum JSONValue: Sendable, Equatable, Decodable {
             out += "]"
         case .object(let members):
             out += "{"
-            for (i, key) in members.keys.sorted().enumerated() {
+            for (i, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
                 if i > 0 { out += "," }
-                Self.writeString(key, to: &out)
+                Self.writeString(member.key, to: &out)
                 out += ":"
-                members[key]!.write(to: &out)
+                member.value.write(to: &out)
             }
             out += "}"
         }
@@ -62,7 +62,11 @@ public enum JSONValue: Sendable, Equatable, Decodable {
     private static func writeString(_ s: String, to out: inout String) {
         out += "\""
         // Most strings (ids, tokens, scopes) need no escape at all: copy them whole.
-        guard s.utf8.contains(where: mayNeedEscape) else {
+        // (Scanned as one buffer: a native string's bytes are contiguous, and a loop over a raw
+        // buffer is several times cheaper than one through String.UTF8View's index.)
+        let clean = s.utf8.withContiguousStorageIfAvailable { !$0.contains(where: mayNeedEscape) }
+            ?? !s.utf8.contains(where: mayNeedEscape)
+        guard !clean else {
             out += s
             out += "\""
             return

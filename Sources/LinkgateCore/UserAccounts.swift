@@ -127,7 +127,7 @@ public struct UserAccounts: Sendable {
         let stored = user?.passwordHash ?? Self.dummyHash
         let fingerprint = verified.fingerprint(name: name, password: password)
         var matches = false
-        if let user, verified.isVerified(fingerprint, passwordHash: stored, now: at) {
+        if user != nil, verified.isVerified(fingerprint, passwordHash: stored, now: at) {
             matches = true
         } else {
             do {

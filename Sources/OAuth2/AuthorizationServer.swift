@@ -66,7 +66,7 @@ public struct AuthorizationServer: Sendable {
                                          now: issued)
         let code = SecureRandom.token()
         try await grants.saveCode(AuthorizationCodeRecord(
-            digest: Digest.storageDigest(of: code), familyId: SecureRandom.uuid(), clientId: request.client.clientId,
+            digest: Digest.storageDigest(of: code), familyId: SecureRandom.timeOrderedUUID(), clientId: request.client.clientId,
             userName: user.name, redirectURI: request.redirectURI, scope: request.scope, codeChallenge: request.codeChallenge,
             codeChallengeMethod: request.codeChallengeMethod, issuedAt: issued, expiresAt: issued + config.codeLifetime,
             openID: request.openID, nonce: request.openID == nil ? nil : request.nonce, authTime: request.openID == nil ? nil : authTime))

@@ -25,7 +25,7 @@ struct ClientCredentialsGrant: Sendable {
                                    outcome: .failure, detail: "client_credentials: \(error.description)")
             throw error
         }
-        let minted = issuer.mint(familyId: SecureRandom.uuid(), clientId: client.clientId, userName: user?.name, scope: scope,
+        let minted = issuer.mint(familyId: SecureRandom.timeOrderedUUID(), clientId: client.clientId, userName: user?.name, scope: scope,
                                  mode: .application, withRefreshToken: false, now: now)
         try await grants.saveTokens(minted.records, audit: audit.entry(
             AuditAction.tokenIssue, actor: client.clientId, client: client.clientId, subject: user?.name,

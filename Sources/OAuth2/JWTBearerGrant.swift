@@ -90,7 +90,7 @@ struct JWTBearerGrant: Sendable {
             throw OAuthError.invalidGrant("the assertion's sub names no user")
         }
         let scope = try ScopeRequest.grant(try params.single("scope"), ceiling: client.scope, user: user)
-        let minted = issuer.mint(familyId: SecureRandom.uuid(), clientId: client.clientId, userName: user.name, scope: scope,
+        let minted = issuer.mint(familyId: SecureRandom.timeOrderedUUID(), clientId: client.clientId, userName: user.name, scope: scope,
                                  mode: .impersonation, withRefreshToken: false, now: now)
         // Single use: the jti is spent in the same transaction that stores the token, and only
         // once everything else checked out.

@@ -42,7 +42,7 @@ public struct MintedGrant: Sendable {
         let access = SecureRandom.token(), refresh = withRefreshToken ? SecureRandom.token() : nil
         // As the code grant stores them: the access token carries its OpenID values (for
         // userinfo), the refresh token the grant's and the auth_time (for refreshed id_tokens).
-        let records = issuer.records(access: access, refresh: refresh, familyId: SecureRandom.uuid(), clientId: client.clientId,
+        let records = issuer.records(access: access, refresh: refresh, familyId: SecureRandom.timeOrderedUUID(), clientId: client.clientId,
                                      userName: user?.name, accessScope: scope, refreshScope: scope, mode: mode, now: now,
                                      accessOpenID: granted.openID, refreshOpenID: granted.openID,
                                      authTime: granted.openID == nil ? nil : now)

@@ -20,6 +20,19 @@ struct AdminOptions: ParsableArguments {
     var json = false
 }
 
+extension AdminOptions {
+    /// What a command prints on success: with `--json` the entity as the REST API returns it,
+    /// otherwise `text`, for people.
+    func report(json: @autoclosure () -> JSONValue, text: @autoclosure () -> String) {
+        if self.json { printJSON(json()) } else { print(text()) }
+    }
+}
+
+/// A rule's refusal (`ValidationError`) as the command's one error line.
+func validated<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as LinkgateCore.ValidationError { throw AdminFailure("invalid \(error)") }
+}
+
 /// One line on stderr (`Error: <message>`, written by ArgumentParser) and exit status 1.
 struct AdminFailure: Error, CustomStringConvertible {
     let description: String
@@ -123,7 +136,7 @@ struct UserCommand: AsyncParsableCommand {
             let password = try passwordFromStandardInput("linkgate user add \(name)")
             let new = NewUser(name: name, password: password, displayName: displayName, email: email, admin: admin)
             let user = try await withAdmin(options) { actions, _ in try await actions.createUser(new) }
-            if options.json { printJSON(userJSON(user)) } else { print("created user '\(user.name)'\(user.admin ? " (admin)" : "")") }
+            options.report(json: userJSON(user), text: "created user '\(user.name)'\(user.admin ? " (admin)" : "")")
         }
     }
 
@@ -156,7 +169,7 @@ struct UserCommand: AsyncParsableCommand {
                 try await actions.deleteUser(name)
                 return user
             }
-            if options.json { printJSON(userJSON(user)) } else { print("deleted user '\(user.name)' and revoked their tokens") }
+            options.report(json: userJSON(user), text: "deleted user '\(user.name)' and revoked their tokens")
         }
     }
 
@@ -174,7 +187,7 @@ struct UserCommand: AsyncParsableCommand {
             let user = try await withAdmin(options, notFound: "no user named '\(name)'") { actions, _ in
                 try await actions.updateUser(name, UserChange(password: password))
             }
-            if options.json { printJSON(userJSON(user)) } else { print("changed the password of user '\(user.name)'") }
+            options.report(json: userJSON(user), text: "changed the password of user '\(user.name)'")
         }
     }
 }
@@ -226,22 +239,16 @@ struct ClientCommand: AsyncParsableCommand {
 
         func run() async throws {
             let input = NewOAuth2Client(
-                name: name, redirects: redirects, scope: try scopeValue(), impersonation: impersonation,
-                publicKey: try publicKeyFile.map(readPEM), executeAs: executeAs, allowedAddresses: try parsedAddresses())
+                name: name, redirects: redirects, scope: try validated { try Rules.scope(scope) }, impersonation: impersonation,
+                publicKey: try publicKeyFile.map(readPEM), executeAs: executeAs,
+                allowedAddresses: try validated { try allowList(allowedAddresses) })
             let (client, secret) = try await withAdmin(options) { actions, _ in try await actions.registerClient(input) }
-            if options.json { return printJSON(clientJSON(client, secret: secret)) }
-            print("created client '\(client.name)'")
-            print("client id:     \(client.clientId)")
-            print("client secret: \(secret)")
-            print("(the secret is shown only this once)")
-        }
-
-        private func scopeValue() throws -> Scope {
-            do { return try Rules.scope(scope) } catch let error as LinkgateCore.ValidationError { throw AdminFailure("invalid \(error)") }
-        }
-
-        private func parsedAddresses() throws -> AddressAllowList {
-            do { return try allowList(allowedAddresses) } catch let error as LinkgateCore.ValidationError { throw AdminFailure("invalid \(error)") }
+            options.report(json: clientJSON(client, secret: secret), text: """
+                created client '\(client.name)'
+                client id:     \(client.clientId)
+                client secret: \(secret)
+                (the secret is shown only this once)
+                """)
         }
     }
 
@@ -274,8 +281,7 @@ struct ClientCommand: AsyncParsableCommand {
                 try await actions.deleteClient(found.clientId)
                 return found
             }
-            if options.json { return printJSON(clientJSON(deleted)) }
-            print("deleted client '\(deleted.name)' (\(deleted.clientId)) and revoked its tokens")
+            options.report(json: clientJSON(deleted), text: "deleted client '\(deleted.name)' (\(deleted.clientId)) and revoked its tokens")
         }
     }
 
@@ -293,10 +299,11 @@ struct ClientCommand: AsyncParsableCommand {
             let (reset, secret) = try await withAdmin(options, notFound: ClientCommand.notFound(client)) { actions, store in
                 try await actions.resetClientSecret(try await ClientCommand.find(client, in: store).clientId)
             }
-            if options.json { return printJSON(clientJSON(reset, secret: secret)) }
-            print("new secret for client '\(reset.name)' (\(reset.clientId)):")
-            print("client secret: \(secret)")
-            print("(the secret is shown only this once)")
+            options.report(json: clientJSON(reset, secret: secret), text: """
+                new secret for client '\(reset.name)' (\(reset.clientId)):
+                client secret: \(secret)
+                (the secret is shown only this once)
+                """)
         }
     }
 }
@@ -353,15 +360,12 @@ struct ConsumerCommand: AsyncParsableCommand {
                 key: key, name: name, description: description, publicKey: try readPEM(publicKeyFile), callback: callback,
                 threeLeggedAllowed: threeLegged, twoLeggedAllowed: twoLegged, executeAs: executeAs,
                 impersonationAllowed: impersonation)
-            do {
+            try validated {
                 input.allowedAddresses = try allowList(allowedAddresses)
                 if !signatureMethods.isEmpty { input.signatureMethods = try SignatureMethod.list(signatureMethods) }
-            } catch let error as LinkgateCore.ValidationError {
-                throw AdminFailure("invalid \(error)")
             }
             let consumer = try await withAdmin(options) { [input] actions, _ in try await actions.registerConsumer(input) }
-            if options.json { return printJSON(consumerJSON(consumer)) }
-            print("created consumer '\(consumer.key)' (\(consumer.name)); \(AdminActions.modes(consumer))")
+            options.report(json: consumerJSON(consumer), text: "created consumer '\(consumer.key)' (\(consumer.name)); \(AdminActions.modes(consumer))")
         }
     }
 
@@ -393,8 +397,7 @@ struct ConsumerCommand: AsyncParsableCommand {
                 try await actions.deleteConsumer(key)
                 return consumer
             }
-            if options.json { return printJSON(consumerJSON(deleted)) }
-            print("deleted consumer '\(deleted.key)' and revoked its tokens")
+            options.report(json: consumerJSON(deleted), text: "deleted consumer '\(deleted.key)' and revoked its tokens")
         }
     }
 }

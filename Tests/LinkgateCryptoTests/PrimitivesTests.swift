@@ -47,6 +47,22 @@ struct PrimitivesTests {
         #expect(uuid.count == 36 && Array(uuid)[14] == "4")
     }
 
+    @Test("time-ordered UUIDs (RFC 9562 §5.7): version 7, the millisecond time first, sorted by time, random after")
+    func timeOrderedUUIDs() {
+        // RFC 9562 Appendix A.6's example time: 0x017F22E279B0 ms = Tuesday, February 22, 2022 2:22:22.00 PM GMT-05:00.
+        let example = SecureRandom.timeOrderedUUID(unixMilliseconds: 0x017F22E279B0)
+        #expect(example.hasPrefix("017f22e2-79b0-7"))
+        #expect(example.count == 36)
+        let variant = Array(example)[19]
+        #expect("89ab".contains(variant))
+        let earlier = SecureRandom.timeOrderedUUID(unixMilliseconds: 1_764_633_600_000)
+        let later = SecureRandom.timeOrderedUUID(unixMilliseconds: 1_764_633_600_001)
+        #expect(earlier < later)
+        #expect(SecureRandom.timeOrderedUUID(unixMilliseconds: 5) != SecureRandom.timeOrderedUUID(unixMilliseconds: 5))
+        let now = SecureRandom.timeOrderedUUID()
+        #expect(Array(now)[14] == "7" && now > earlier)
+    }
+
     @Test("base64 and base64url round-trip; garbage is refused")
     func base64() {
         for length in 0..<40 {

@@ -163,6 +163,41 @@ def wrk_result(name, proc):
     return json.loads(line[len("BENCH_RESULT "):])
 
 
+PROFILE_DIR = os.environ.get("LINKGATE_BENCH_PROFILE_DIR")
+
+
+def start_profiler(pid, name, duration):
+    """With LINKGATE_BENCH_PROFILE_DIR set (scripts/bench --profile), `perf record` samples the server's
+    call stacks (software clock, 499 Hz) over the scenario into DIR/<name>.data; read them with
+    `perf report -i DIR/<name>.data --no-children`."""
+    if not PROFILE_DIR:
+        return None
+    out = os.path.join(PROFILE_DIR, f"{name}.data")
+    return subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "499", "-g", "-p", str(pid), "-o", out,
+                             "--", "sleep", str(duration)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop_profiler(profiler):
+    if profiler is None:
+        return
+    try:
+        profiler.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        profiler.wait()
+
+
+def io_counters(pid):
+    """The server's write syscalls and bytes written so far (/proc/PID/io: syscw, wchar), socket writes
+    included: the WAL frames a commit writes show up here, one pwrite per frame header and one per page."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            fields = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        return int(fields["syscw"]), int(fields["wchar"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, kind=None, *, duration, connections,
             threads, pid, attacker_pid=None, db_pid=None):
     """One wrk against one server. With db_pid (the postmaster of the bench's PostgreSQL), the CPU
@@ -173,10 +208,14 @@ def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, ki
     before_busy = machine_busy_seconds()
     before_attacker = cpu_ticks(attacker_pid) if attacker_pid else 0
     before_db = cpu_ticks(db_pid) if db_pid else 0
+    before_io = io_counters(pid)
+    profiler = start_profiler(pid, name, duration)
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     wall = time.monotonic() - started
+    stop_profiler(profiler)
     after_cpu, after_self = cpu_ticks(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
+    after_io = io_counters(pid)
     busy = machine_busy_seconds() - before_busy
     # A concurrent load generator (the password guesser) is still running: its CPU is its own column.
     attacker_cpu = (cpu_ticks(attacker_pid) - before_attacker) / hz if attacker_pid else 0.0
@@ -214,7 +253,14 @@ def run_wrk(target, name, method, path, headers=(), body=None, datafile=None, ki
         "vmhwm_mib": round(hwm / 1024, 1),
         "vmrss_mib": round(rss / 1024, 1),
         "server_cpu_s": round(server_cpu, 3),
+        # The server's CPU time per successful request: steadier from run to run than req/s,
+        # since it does not depend on how the cores were shared.
+        "server_cpu_us_per_request": round(1e6 * server_cpu / ok, 1) if ok else None,
     }
+    if before_io and after_io and r["requests"]:
+        # Per answered request (any status): what the server wrote, responses included.
+        result["write_syscalls_per_request"] = round((after_io[0] - before_io[0]) / r["requests"], 2)
+        result["kib_written_per_request"] = round((after_io[1] - before_io[1]) / 1024 / r["requests"], 2)
     if attacker_pid:
         result["attacker_cpu_pct"] = round(100 * attacker_cpu / wall, 1)
     if db_pid:
@@ -551,7 +597,11 @@ def result_line(server, number, result):
             f"p99 {result['p99_ms']:>7.2f} ms  errors {result['errors']:<6} VmHWM {result['vmhwm_mib']:.1f} MiB  "
             f"VmRSS {result['vmrss_mib']:.1f} MiB  cpu {result['server_cpu_pct']:.0f}% ("
             + (f"PostgreSQL {result['db_cpu_pct']:.0f}%, " if "db_cpu_pct" in result else "")
-            + f"wrk {result['wrk_cpu_pct']:.0f}%, other {result['other_cpu_pct']:.0f}%)  [{status_text}]")
+            + f"wrk {result['wrk_cpu_pct']:.0f}%, other {result['other_cpu_pct']:.0f}%)"
+            + (f"  {result['server_cpu_us_per_request']:.0f} µs cpu/req" if result.get("server_cpu_us_per_request") else "")
+            + (f"  {result['write_syscalls_per_request']:.1f} writes/req {result['kib_written_per_request']:.1f} KiB/req"
+               if "write_syscalls_per_request" in result else "")
+            + f"  [{status_text}]")
     socket = {k: v for k, v in result["socket_errors"].items() if v}
     if socket:
         text += f"  socket errors {socket}"

@@ -39,7 +39,7 @@ struct OAuth1Routes {
     private func tokenEndpoint(_ request: Request, _ context: LinkgateContext, _ body: (SignedRequest) async throws -> [(name: String, value: String)]) async throws -> Response {
         do {
             var form: [(name: String, value: String)] = []
-            if request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true {
+            if request.headers[.contentType]?.hasASCIICaseInsensitivePrefix("application/x-www-form-urlencoded") == true {
                 do { form = try await request.readForm() } catch let error as APIError where error.status == .badRequest {
                     throw OAuth1Problem(.parameterRejected, "the form body is malformed", parameters: [("oauth_parameters_rejected", "body")])
                 }

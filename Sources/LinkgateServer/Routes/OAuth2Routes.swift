@@ -190,7 +190,7 @@ struct OAuth2Routes {
         if let query = request.queryPairs, query.contains(where: { ["client_secret", "code", "refresh_token", "code_verifier", "token"].contains($0.name) }) {
             throw OAuthError.invalidRequest("credentials, codes and tokens must be sent in the form body, not the query string")
         }
-        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/x-www-form-urlencoded") {
+        if let type = request.headers[.contentType], !type.hasASCIICaseInsensitivePrefix("application/x-www-form-urlencoded") {
             throw OAuthError.invalidRequest("the body must be application/x-www-form-urlencoded")
         }
         return OAuthParameters(try await request.readForm())

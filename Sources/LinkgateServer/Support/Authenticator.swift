@@ -141,9 +141,15 @@ struct Authenticator: Sendable {
 
 extension Authenticator {
     /// An `Authorization` value's scheme (lowercased) and credential (RFC 7235 §2.1).
+    /// Byte-wise: this runs on every authenticated request.
     static func split(_ authorization: String) -> (scheme: String, credential: String) {
-        let trimmed = authorization.drop(while: { $0 == " " })
-        return (trimmed.prefix(while: { $0 != " " }).lowercased(), String(trimmed.drop(while: { $0 != " " }).trimmingCharacters(in: " ")))
+        let bytes = authorization.utf8
+        let space = UInt8(ascii: " ")
+        let schemeStart = bytes.firstIndex(where: { $0 != space }) ?? bytes.endIndex
+        let schemeEnd = bytes[schemeStart...].firstIndex(of: space) ?? bytes.endIndex
+        let credentialStart = bytes[schemeEnd...].firstIndex(where: { $0 != space }) ?? bytes.endIndex
+        let credentialEnd = bytes[credentialStart...].lastIndex(where: { $0 != space }).map(bytes.index(after:)) ?? credentialStart
+        return (Substring(bytes[schemeStart..<schemeEnd]).asciiLowercased, String(Substring(bytes[credentialStart..<credentialEnd])))
     }
 
     /// RFC 6750 §2.1 Bearer credentials from the client at `address`; anything not live, or

@@ -1,0 +1,113 @@
+"""A/B comparison of two linkgate binaries on the cheap scenarios (scripts/bench --ab A B).
+
+Both servers run side by side on fresh SQLite files, each seeded like scripts/bench does; only
+one is under load at a time. Rounds alternate the order (A B, B A, ...), so drift of the machine
+(other load, CPU frequency) falls on both alike. Prints, per scenario, each binary's median
+req/s ratio to its own GET /status and median server CPU µs per request, and B/A of each.
+"""
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+sys.path.insert(0, os.path.dirname(__file__))
+import bench  # noqa: E402
+
+SCENARIOS = [
+    ("status", "GET", "/status", lambda s: [], None),
+    ("introspect", "POST", bench.INTROSPECT, lambda s: [f"Authorization: {s['cc_basic']}", bench.FORM],
+     lambda s: "token=" + s["tokens"][0]),
+    ("myself-bearer", "GET", bench.MYSELF, lambda s: [f"Authorization: Bearer {s['tokens'][1]}"], None),
+    ("cc-token", "POST", bench.TOKEN, lambda s: [f"Authorization: {s['cc_basic']}", bench.FORM],
+     lambda s: "grant_type=client_credentials&scope=WRITE"),
+]
+
+
+def start(binary, workdir, port, password):
+    env = dict(os.environ, LINKGATE_ADMIN_PASSWORD=password, LINKGATE_LOG_LEVEL="warning")
+    log = open(os.path.join(workdir, "linkgate.log"), "wb")
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--port", str(port), "--database",
+                             os.path.join(workdir, "linkgate.sqlite"), "--base-url", url], stdout=log,
+                            stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/status", timeout=1).status_code == 200:
+                return proc, url
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"{binary} did not start")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("a")
+    ap.add_argument("b")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--scenarios", default="status,introspect,myself-bearer,cc-token")
+    args = ap.parse_args()
+    wanted = set(args.scenarios.split(",")) | {"status"}
+    scenarios = [s for s in SCENARIOS if s[0] in wanted]
+    work = tempfile.mkdtemp(prefix="linkgate-ab.")
+    servers = {}
+    try:
+        for label, binary in (("A", args.a), ("B", args.b)):
+            d = os.path.join(work, label)
+            os.makedirs(d)
+            password = secrets.token_urlsafe(18)
+            proc, url = start(binary, d, bench_port(), password)
+            servers[label] = (proc, url, bench.seed_linkgate(url, password))
+        runs = {label: {name: [] for name, *_ in scenarios} for label in servers}
+        for r in range(args.rounds):
+            order = ["A", "B"] if r % 2 == 0 else ["B", "A"]
+            for name, method, path, headers, body in scenarios:
+                for label in order:
+                    proc, url, seed = servers[label]
+                    res = bench.run_wrk(url, name, method, path, headers(seed), body(seed) if body else None,
+                                        duration=args.duration, connections=args.connections, threads=2, pid=proc.pid)
+                    runs[label][name].append(res)
+                    print(f"round {r + 1} {label} {name:<14} {res['rps']:>9.1f} req/s  "
+                          f"{res['server_cpu_us_per_request']:>6.1f} µs cpu/req  {res.get('write_syscalls_per_request', 0):>5.1f} writes/req "
+                          f"{res.get('kib_written_per_request', 0):>5.1f} KiB/req  errors {res['errors']}", flush=True)
+        print("\n== medians over the rounds (ratio: req/s / the same binary's GET /status in the same round)")
+        print(f"{'scenario':<14} {'A ratio':>8} {'B ratio':>8} {'B/A':>6}   {'A µs/req':>9} {'B µs/req':>9} {'B/A':>6}")
+        for name, *_ in scenarios:
+            med = {}
+            for label in servers:
+                ratios = [x["rps"] / s["rps"] for x, s in zip(runs[label][name], runs[label]["status"])]
+                cpu = [x["server_cpu_us_per_request"] for x in runs[label][name]]
+                med[label] = (statistics.median(ratios), statistics.median(cpu))
+            (ra, ca), (rb, cb) = med["A"], med["B"]
+            print(f"{name:<14} {ra:>8.3f} {rb:>8.3f} {rb / ra:>6.2f}   {ca:>9.1f} {cb:>9.1f} {cb / ca:>6.2f}")
+    finally:
+        for proc, *_ in servers.values():
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+if __name__ == "__main__":
+    main()
