@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from html.parser import HTMLParser
-from multiprocessing import Pool
+import multiprocessing
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import requests
@@ -657,7 +657,10 @@ def presign(pem, consumer_key, url, realm, count, path, deadline):
     chunk = 2000
     jobs = [(consumer_key, url, realm, min(chunk, count - i)) for i in range(0, count, chunk)]
     signed = 0
-    with Pool(os.cpu_count() or 2, initializer=_sign_init, initargs=(pem,)) as pool, open(path, "w") as out:
+    # Fresh interpreters ("spawn"), not fork: forking this process, which has threads (the HTTP
+    # clients, the counters), once left a worker dead and the pool waiting forever (a PostgreSQL run).
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(os.cpu_count() or 2, initializer=_sign_init, initargs=(pem,)) as pool, open(path, "w") as out:
         for headers in pool.imap(_sign_chunk, jobs):
             out.write("\n".join(headers) + "\n")
             signed += len(headers)
