@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,12 @@ SCENARIOS = [
     ("cc-token", "POST", bench.TOKEN, lambda s: [f"Authorization: {s['cc_basic']}", bench.FORM],
      lambda s: "grant_type=client_credentials&scope=WRITE"),
 ]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def start(binary, workdir, port, password):
@@ -68,7 +75,7 @@ def main():
             d = os.path.join(work, label)
             os.makedirs(d)
             password = secrets.token_urlsafe(18)
-            proc, url = start(binary, d, bench_port(), password)
+            proc, url = start(binary, d, free_port(), password)
             servers[label] = (proc, url, bench.seed_linkgate(url, password))
         runs = {label: {name: [] for name, *_ in scenarios} for label in servers}
         for r in range(args.rounds):
@@ -80,7 +87,7 @@ def main():
                                         duration=args.duration, connections=args.connections, threads=2, pid=proc.pid)
                     runs[label][name].append(res)
                     print(f"round {r + 1} {label} {name:<14} {res['rps']:>9.1f} req/s  "
-                          f"{res['server_cpu_us_per_request']:>6.1f} µs cpu/req  {res.get('write_syscalls_per_request', 0):>5.1f} writes/req "
+                          f"{res['server_cpu_us_per_request'] or 0:>6.1f} µs cpu/req  {res.get('write_syscalls_per_request', 0):>5.1f} writes/req "
                           f"{res.get('kib_written_per_request', 0):>5.1f} KiB/req  errors {res['errors']}", flush=True)
         print("\n== medians over the rounds (ratio: req/s / the same binary's GET /status in the same round)")
         print(f"{'scenario':<14} {'A ratio':>8} {'B ratio':>8} {'B/A':>6}   {'A µs/req':>9} {'B µs/req':>9} {'B/A':>6}")
@@ -100,13 +107,6 @@ def main():
             except subprocess.TimeoutExpired:
                 proc.kill()
         shutil.rmtree(work, ignore_errors=True)
-
-
-def bench_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

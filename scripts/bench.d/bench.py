@@ -694,6 +694,14 @@ class FormFields(HTMLParser):
             self.inside = False
 
 
+def write_code_bodies(codefile, bodyfile, verifier):
+    """One token-request body per minted code (scenarios 5 and 10), for wrk's data file."""
+    with open(codefile) as src, open(bodyfile, "w") as dst:
+        for code in src.read().split():
+            dst.write(urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                 "code_verifier": verifier}) + "\n")
+
+
 def code_from(location):
     if not location or not location.startswith(REDIRECT + "?"):
         raise BenchError(f"authorize did not redirect to the client with a code: Location {location!r}")
@@ -1046,10 +1054,7 @@ def main():
             results["authorize"][server] = minting
             emit(db_line(minting, label="authorize, minting codes for 5"))
         bodyfile = os.path.join(args.workdir, f"code-bodies-{server}.txt")
-        with open(codefile) as src, open(bodyfile, "w") as dst:
-            for code in src.read().split():
-                dst.write(urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-                                     "code_verifier": seed["verifier"]}) + "\n")
+        write_code_bodies(codefile, bodyfile, seed["verifier"])
         measure(5, "code-exchange", "POST", TOKEN, [f"Authorization: {seed['code_basic']}", FORM],
                 datafile=bodyfile, kind="body")
 
@@ -1060,10 +1065,7 @@ def main():
         minted, took = seed["openid_minter"].mint(need, codefile, args.workdir)
         log(f"   minted {minted} openid authorization codes in {took:.1f} s ({minted / took:.0f}/s)")
         bodyfile = os.path.join(args.workdir, f"code-bodies-openid-{server}.txt")
-        with open(codefile) as src, open(bodyfile, "w") as dst:
-            for code in src.read().split():
-                dst.write(urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-                                     "code_verifier": seed["verifier"]}) + "\n")
+        write_code_bodies(codefile, bodyfile, seed["verifier"])
         measure(10, "code-exchange-openid", "POST", TOKEN, [f"Authorization: {seed['code_basic']}", FORM],
                 datafile=bodyfile, kind="body", ratio_to=5)
 

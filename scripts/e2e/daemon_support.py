@@ -14,11 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import _free_port as free_port  # noqa: F401 (the suites' port helper, re-exported)
 
 
 def _wait_for_port(process, port, deadline):

@@ -9,11 +9,10 @@ import hashlib
 import itertools
 import re
 import secrets
-import socket
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
-from conftest import error_keys_ok
+from conftest import _free_port, error_keys_ok
 
 USERS = "/rest/api/latest/user"
 CLIENTS = "/rest/oauth2/latest/client"
@@ -51,9 +50,7 @@ def describe(resp):
 
 def unused_loopback_port():
     """A loopback port nothing listens on (bound once by us, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return _free_port()
 
 
 def pkce_pair(length=64):
