@@ -3,6 +3,7 @@ import CLibCrypto
 /// An RSA private key: the server's own key (OAuth 1.0a consumer-info) and test signers.
 public final class RSAPrivateKey: @unchecked Sendable {
     let pkey: OpaquePointer
+    private let contexts: PreparedDigestContexts
 
     /// Generates a fresh key pair of `bits` bits (the server's own key is 2048, INTERFACE §7).
     public init(generatingBits bits: Int = 2048) throws {
@@ -18,6 +19,7 @@ public final class RSAPrivateKey: @unchecked Sendable {
             throw CryptoError(code: .keyGenerationFailed, message: "RSA key generation failed")
         }
         self.pkey = key
+        contexts = PreparedDigestContexts(pkey: key, for: .sign)
     }
 
     /// Loads a PEM private key (PKCS#8 or PKCS#1).
@@ -32,6 +34,7 @@ public final class RSAPrivateKey: @unchecked Sendable {
             throw CryptoError.notRSA
         }
         self.pkey = key
+        contexts = PreparedDigestContexts(pkey: key, for: .sign)
     }
 
     deinit { EVP_PKEY_free(pkey) }
@@ -49,23 +52,16 @@ public final class RSAPrivateKey: @unchecked Sendable {
 
     /// RSASSA-PKCS1-v1_5 signature (RFC 8017 §8.2.1) of `message`.
     public func sign(message: some Collection<UInt8>, digest: RSADigest) throws -> [UInt8] {
-        guard let ctx = EVP_MD_CTX_new() else { throw CryptoError(code: .signingFailed, message: "signing failed") }
-        defer { EVP_MD_CTX_free(ctx) }
-        let bytes = Array(message)
-        guard EVP_DigestSignInit_ex(ctx, nil, digest.rawValue, nil, nil, pkey, nil) == 1 else {
+        var signature = [UInt8](repeating: 0, count: Int(EVP_PKEY_get_size(pkey)))
+        var length = signature.count
+        let ok = contexts.withContext(for: digest) { ctx in
+            withContiguousBytes(of: message) { tbs in EVP_DigestSignUpdate(ctx, tbs.baseAddress, tbs.count) } == 1
+                && signature.withUnsafeMutableBufferPointer { EVP_DigestSignFinal(ctx, $0.baseAddress, &length) } == 1
+        }
+        guard ok == true else {
             ERR_clear_error()
             throw CryptoError(code: .signingFailed, message: "signing failed")
         }
-        var length = 0
-        _ = bytes.withUnsafeBufferPointer { EVP_DigestSign(ctx, nil, &length, $0.baseAddress, $0.count) }
-        var sig = [UInt8](repeating: 0, count: length)
-        let ok = bytes.withUnsafeBufferPointer { tbs in
-            sig.withUnsafeMutableBufferPointer { EVP_DigestSign(ctx, $0.baseAddress, &length, tbs.baseAddress, tbs.count) }
-        }
-        guard ok == 1 else {
-            ERR_clear_error()
-            throw CryptoError(code: .signingFailed, message: "signing failed")
-        }
-        return Array(sig.prefix(length))
+        return Array(signature.prefix(length))
     }
 }

@@ -1,7 +1,7 @@
 import CLibCrypto
 
 /// Signature digests supported for RSA PKCS#1 v1.5 verification.
-public enum RSADigest: String, Sendable {
+public enum RSADigest: String, Sendable, CaseIterable {
     /// OAuth 1.0a `RSA-SHA1` (RFC 5849 §3.4.3).
     case sha1 = "SHA1"
     /// JWT `RS256` (RFC 7518 §3.3).
@@ -15,6 +15,7 @@ public enum RSADigest: String, Sendable {
 /// Verification only reads the key, which OpenSSL 3 allows from several threads at once.
 public final class RSAPublicKey: @unchecked Sendable {
     let pkey: OpaquePointer
+    private let contexts: PreparedDigestContexts
 
     /// Key size in bits.
     public let bits: Int
@@ -86,26 +87,20 @@ public final class RSAPublicKey: @unchecked Sendable {
         }
         self.pkey = pkey
         self.bits = bits
+        contexts = PreparedDigestContexts(pkey: pkey, for: .verify)
     }
 
     deinit { EVP_PKEY_free(pkey) }
 
     /// Verifies an RSASSA-PKCS1-v1_5 signature (RFC 8017 §8.2.2) over `message`.
     public func verify(signature: [UInt8], message: some Collection<UInt8>, digest: RSADigest) -> Bool {
-        guard signature.count == (bits + 7) / 8, let ctx = EVP_MD_CTX_new() else { return false }
-        defer { EVP_MD_CTX_free(ctx) }
-        let bytes = Array(message)
-        guard EVP_DigestVerifyInit_ex(ctx, nil, digest.rawValue, nil, nil, pkey, nil) == 1 else {
-            ERR_clear_error()
-            return false
+        guard signature.count == (bits + 7) / 8 else { return false }
+        let result = contexts.withContext(for: digest) { ctx in
+            withContiguousBytes(of: message) { tbs in EVP_DigestVerifyUpdate(ctx, tbs.baseAddress, tbs.count) } == 1
+                && signature.withUnsafeBufferPointer { EVP_DigestVerifyFinal(ctx, $0.baseAddress, $0.count) } == 1
         }
-        let result = signature.withUnsafeBufferPointer { sig in
-            bytes.withUnsafeBufferPointer { tbs in
-                EVP_DigestVerify(ctx, sig.baseAddress, sig.count, tbs.baseAddress ?? UnsafePointer(bitPattern: 1), tbs.count)
-            }
-        }
-        if result != 1 { ERR_clear_error() }
-        return result == 1
+        if result != true { ERR_clear_error() }
+        return result == true
     }
 
     /// The key as PEM SubjectPublicKeyInfo (`-----BEGIN PUBLIC KEY-----`).

@@ -1,4 +1,4 @@
-"""A/B comparison of two linkgate binaries on the cheap scenarios (scripts/bench --ab A B).
+"""A/B comparison of two linkgate binaries (scripts/bench.d/ab.py A B).
 
 Both servers run side by side on fresh SQLite files, each seeded like scripts/bench does; only
 one is under load at a time. Rounds alternate the order (A B, B A, ...), so drift of the machine
@@ -22,14 +22,19 @@ import requests
 sys.path.insert(0, os.path.dirname(__file__))
 import bench  # noqa: E402
 
+# name, method, path, headers(seed), body(seed) or None, codes per second of load (code exchanges:
+# fresh authorization codes are minted before each run, outside the measured time) or None.
 SCENARIOS = [
-    ("status", "GET", "/status", lambda s: [], None),
+    ("status", "GET", "/status", lambda s: [], None, None),
     ("introspect", "POST", bench.INTROSPECT, lambda s: [f"Authorization: {s['cc_basic']}", bench.FORM],
-     lambda s: "token=" + s["tokens"][0]),
-    ("myself-bearer", "GET", bench.MYSELF, lambda s: [f"Authorization: Bearer {s['tokens'][1]}"], None),
+     lambda s: "token=" + s["tokens"][0], None),
+    ("myself-bearer", "GET", bench.MYSELF, lambda s: [f"Authorization: Bearer {s['tokens'][1]}"], None, None),
     ("cc-token", "POST", bench.TOKEN, lambda s: [f"Authorization: {s['cc_basic']}", bench.FORM],
-     lambda s: "grant_type=client_credentials&scope=WRITE"),
+     lambda s: "grant_type=client_credentials&scope=WRITE", None),
+    ("code-exchange", "POST", bench.TOKEN, lambda s: [f"Authorization: {s['code_basic']}", bench.FORM], None, 5000),
+    ("code-exchange-openid", "POST", bench.TOKEN, lambda s: [f"Authorization: {s['code_basic']}", bench.FORM], None, 2000),
 ]
+MINTERS = {"code-exchange": "minter", "code-exchange-openid": "openid_minter"}
 
 
 def free_port():
@@ -80,15 +85,23 @@ def main():
         runs = {label: {name: [] for name, *_ in scenarios} for label in servers}
         for r in range(args.rounds):
             order = ["A", "B"] if r % 2 == 0 else ["B", "A"]
-            for name, method, path, headers, body in scenarios:
+            for name, method, path, headers, body, codes_per_s in scenarios:
                 for label in order:
                     proc, url, seed = servers[label]
+                    datafile = kind = None
+                    if codes_per_s:
+                        d = os.path.join(work, label)
+                        codefile, datafile, kind = os.path.join(d, "codes.txt"), os.path.join(d, "bodies.txt"), "body"
+                        seed[MINTERS[name]].mint(codes_per_s * args.duration, codefile, d)
+                        bench.write_code_bodies(codefile, datafile, seed["verifier"])
                     res = bench.run_wrk(url, name, method, path, headers(seed), body(seed) if body else None,
+                                        datafile=datafile, kind=kind,
                                         duration=args.duration, connections=args.connections, threads=2, pid=proc.pid)
                     runs[label][name].append(res)
                     print(f"round {r + 1} {label} {name:<14} {res['rps']:>9.1f} req/s  "
                           f"{res['server_cpu_us_per_request'] or 0:>6.1f} µs cpu/req  {res.get('write_syscalls_per_request', 0):>5.1f} writes/req "
-                          f"{res.get('kib_written_per_request', 0):>5.1f} KiB/req  errors {res['errors']}", flush=True)
+                          f"{res.get('kib_written_per_request', 0):>5.1f} KiB/req  errors {res['errors']}"
+                          f"{'  RAN DRY' if res.get('exhausted') else ''}", flush=True)
         print("\n== medians over the rounds (ratio: req/s / the same binary's GET /status in the same round)")
         print(f"{'scenario':<14} {'A ratio':>8} {'B ratio':>8} {'B/A':>6}   {'A µs/req':>9} {'B µs/req':>9} {'B/A':>6}")
         for name, *_ in scenarios:
@@ -99,6 +112,12 @@ def main():
                 med[label] = (statistics.median(ratios), statistics.median(cpu))
             (ra, ca), (rb, cb) = med["A"], med["B"]
             print(f"{name:<14} {ra:>8.3f} {rb:>8.3f} {rb / ra:>6.2f}   {ca:>9.1f} {cb:>9.1f} {cb / ca:>6.2f}")
+        if "code-exchange" in wanted and "code-exchange-openid" in wanted:
+            # Issue 16's figure: the openid exchange's req/s over the plain one's, per round, median.
+            for label in servers:
+                pairs = zip(runs[label]["code-exchange-openid"], runs[label]["code-exchange"])
+                print(f"{label}: code-exchange-openid / code-exchange = "
+                      f"{statistics.median(o['rps'] / p['rps'] for o, p in pairs):.3f}")
     finally:
         for proc, *_ in servers.values():
             proc.send_signal(signal.SIGTERM)
