@@ -40,11 +40,16 @@ public enum Base64URL {
     /// Decodes base64url or standard base64, with or without padding. Nil for anything else
     /// (whitespace is not allowed).
     public static func decode(_ string: some StringProtocol) -> [UInt8]? {
-        if let decoded = string.utf8.withContiguousStorageIfAvailable({ decode(bytes: $0) }) { return decoded }
-        return Array(string.utf8).withUnsafeBufferPointer { decode(bytes: $0) }
+        decode(bytes: string.utf8)
     }
 
-    private static func decode(bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+    /// `decode(_:)` of text given as its UTF-8 bytes.
+    public static func decode(bytes: some Collection<UInt8>) -> [UInt8]? {
+        if let decoded = bytes.withContiguousStorageIfAvailable({ decode(contiguous: $0) }) { return decoded }
+        return Array(bytes).withUnsafeBufferPointer { decode(contiguous: $0) }
+    }
+
+    private static func decode(contiguous bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         var values = [UInt8]()
         values.reserveCapacity(bytes.count)
         var padding = 0

@@ -104,15 +104,22 @@ public struct ClientAuthentication: Sendable {
         return scheme.next() == nil
     }
 
-    /// `Basic base64(urlencode(id):urlencode(secret))`, RFC 6749 §2.3.1.
+    /// `Basic base64(urlencode(id):urlencode(secret))`, RFC 6749 §2.3.1. On the header's UTF-8
+    /// bytes: spaces after the scheme, and inside the credentials (some clients fold them), are
+    /// skipped; the split is at the first colon of the decoded bytes.
     static func decodeBasic(_ header: String) -> (String, String)? {
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2 else { return nil }
-        let encoded = parts[1].utf8.contains(UInt8(ascii: " ")) ? Substring(parts[1].filter { $0 != " " }) : parts[1]
-        guard let bytes = Base64URL.decode(encoded),
-              let text = String(validating: bytes, as: UTF8.self), let colon = text.firstIndex(of: ":"),
-              let id = try? FormURLEncoded.decode(text[..<colon]),
-              let secret = try? FormURLEncoded.decode(text[text.index(after: colon)...]) else { return nil }
-        return (id, secret)
+        var header = header
+        return header.withUTF8 { bytes -> (String, String)? in
+            let space = UInt8(ascii: " ")
+            guard let schemeStart = bytes.firstIndex(where: { $0 != space }),
+                  let schemeEnd = bytes[schemeStart...].firstIndex(of: space) else { return nil }
+            let credentials = UnsafeBufferPointer(rebasing: bytes[(schemeEnd + 1)...])
+            let decoded = credentials.contains(space) ? Base64URL.decode(bytes: credentials.filter { $0 != space })
+                                                      : Base64URL.decode(bytes: credentials)
+            guard let decoded, let colon = decoded.firstIndex(of: UInt8(ascii: ":")),
+                  let id = try? FormURLEncoded.decode(bytes: decoded[..<colon], plusIsSpace: true),
+                  let secret = try? FormURLEncoded.decode(bytes: decoded[(colon + 1)...], plusIsSpace: true) else { return nil }
+            return (id, secret)
+        }
     }
 }

@@ -173,3 +173,33 @@ struct AuthorizeRequestTests {
         #expect(location.hasPrefix(Harness.redirect + "&code="))
     }
 }
+
+@Suite("HTTP Basic client credentials (RFC 6749 §2.3.1)")
+struct BasicCredentialsTests {
+    static func basic(_ text: String) -> String { Base64URL.encodeStandard(Array(text.utf8)) }
+
+    @Test("id and secret are form-decoded, split at the first colon; spaces around and inside the base64 are skipped")
+    func decodes() {
+        let b = Self.basic
+        #expect(ClientAuthentication.decodeBasic("Basic " + b("app:s3cret"))! == ("app", "s3cret"))
+        #expect(ClientAuthentication.decodeBasic("basic   " + b("app:s3cret"))! == ("app", "s3cret"))
+        #expect(ClientAuthentication.decodeBasic("  Basic " + b("app:s3cret"))! == ("app", "s3cret"))
+        let folded = b("app:s3cret-long-enough-to-fold")
+        let split = folded.index(folded.startIndex, offsetBy: 8)
+        #expect(ClientAuthentication.decodeBasic("Basic " + folded[..<split] + " " + folded[split...])! == ("app", "s3cret-long-enough-to-fold"))
+        // RFC 6749 §2.3.1: both halves are application/x-www-form-urlencoded; a colon in the secret is kept.
+        #expect(ClientAuthentication.decodeBasic("Basic " + b("my%20app:a%3Ab+c:d"))! == ("my app", "a:b c:d"))
+        #expect(ClientAuthentication.decodeBasic("Basic " + b("ünï:çødé"))! == ("ünï", "çødé"))
+        #expect(ClientAuthentication.decodeBasic("Basic " + b(":"))! == ("", ""))
+    }
+
+    @Test("no credentials, no colon, bad base64, bad UTF-8 or bad percent-encoding: nil")
+    func rejects() {
+        let b = Self.basic
+        for header in ["Basic", "Basic ", "Basic    ", "Basic" + b("a:b"), "Basic " + b("no-colon"), "Basic !!!",
+                       "Basic " + b("a:b") + "=", "Basic " + b("a%zz:b"), "Basic " + b("a:%"),
+                       "Basic " + Base64URL.encodeStandard([0x61, 0x3A, 0xFF, 0xFE])] {
+            #expect(ClientAuthentication.decodeBasic(header) == nil, "\(header)")
+        }
+    }
+}
