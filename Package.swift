@@ -42,7 +42,11 @@ let package = Package(
         .target(name: "LinkgateStoreKit", dependencies: ["LinkgateCore", "OAuth2", "OAuth1"]),
         .target(
             name: "LinkgateSQLite",
-            dependencies: ["LinkgateCore", "OAuth2", "OAuth1", "LinkgateStoreKit", "LinkgateMetrics", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "LinkgateCore", "OAuth2", "OAuth1", "LinkgateStoreKit", "LinkgateMetrics", .product(name: "GRDB", package: "GRDB.swift"),
+                // The SQLite C API, for the store's own point-read connections (PointReaders).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         .target(
             name: "LinkgatePostgres",

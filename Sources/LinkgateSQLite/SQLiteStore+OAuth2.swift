@@ -88,11 +88,12 @@ extension SQLiteStore: OAuth2GrantStore {
     }
 
     public func liveToken(digest: String, now: Int64) async throws -> TokenRecord? {
-        try await read { db in
-            try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND rotated_at IS NULL AND revoked_at IS NULL
-                """), arguments: [digest, now]).map(StoredRecords.token)
+        // On every bearer request and introspection: the store's own connections where it has them.
+        let sql = "SELECT * FROM oauth2_tokens WHERE digest = ? AND expires_at > ? AND rotated_at IS NULL AND revoked_at IS NULL"
+        if let pointReaders {
+            return try pointRead(pointReaders) { try $0.first(sql, [.text(digest), .integer(now)], StoredRecords.token) }
         }
+        return try await read { db in try Row.fetchOne(db.cachedStatement(sql: sql), arguments: [digest, now]).map(StoredRecords.token) }
     }
 
     public func revokedToken(digest: String, now: Int64) async throws -> TokenRecord? {

@@ -18,6 +18,9 @@ public final class SQLiteStore: Sendable {
     let userCache = EntityCache<User>()
     let consumerCache = EntityCache<Consumer>()
     let health = HealthProbe()
+    /// The hot point reads' own connections; nil for in-memory databases, which only GRDB's
+    /// connection can see.
+    let pointReaders: PointReaders?
 
     /// Opens (creating if needed) the database file at `path` and migrates it.
     public init(path: String) throws {
@@ -41,6 +44,7 @@ public final class SQLiteStore: Sendable {
             throw SQLiteStoreError.cannotOpen(path: path, reason: error.message ?? "SQLite error \(error.resultCode.rawValue)")
         }
         commits = GroupCommit(writer: writer)
+        pointReaders = PointReaders(path: path)
     }
 
     /// A private in-memory database, for unit tests.
@@ -50,6 +54,7 @@ public final class SQLiteStore: Sendable {
         writer = try DatabaseQueue(configuration: config)
         try Self.migrator.migrate(writer)
         commits = GroupCommit(writer: writer)
+        pointReaders = nil
     }
 
     /// A private in-memory database holding a copy of `source`'s (fixture mode's reset and
@@ -61,6 +66,7 @@ public final class SQLiteStore: Sendable {
         try source.writer.backup(to: queue)
         writer = queue
         commits = GroupCommit(writer: writer)
+        pointReaders = nil
     }
 
     /// Writes a consistent copy of the database at `path` to `destination` while other processes
@@ -157,6 +163,16 @@ public final class SQLiteStore: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         do {
             return try readOnThisThread(body)
+        } catch let error as DatabaseError {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// `body` with one of the store's own point-read connections (`PointReaders`), on the
+    /// calling thread, as `read` does with GRDB's.
+    func pointRead<T>(_ readers: PointReaders, _ body: (PointReader) throws -> T) throws -> T {
+        do {
+            return try readers.withReader(body)
         } catch let error as DatabaseError {
             throw Self.storeError(error)
         }
