@@ -9,8 +9,9 @@ extension SQLiteStore: AuditStore {
 
     /// Appends `entry` inside the caller's transaction.
     static func insert(_ entry: AuditEntry, _ db: Database) throws {
-        try db.cachedStatement(sql: "INSERT INTO audit (time, actor, client, subject, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [entry.time, entry.actor, entry.client, entry.subject, entry.action, entry.outcome.rawValue, entry.detail])
+        try db.executeBound("INSERT INTO audit (time, actor, client, subject, action, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [.integer(entry.time), .text(entry.actor), .text(entry.client), .text(entry.subject), .text(entry.action),
+                             .text(entry.outcome.rawValue), .text(entry.detail)])
     }
 
     public func auditEntries(_ query: AuditQuery) async throws -> [AuditEntry] {

@@ -59,7 +59,8 @@ extension SQLiteStore: OAuth1Store {
 
     public func recordNonce(consumerKey: String, nonce: String, timestamp: Int64, audit: AuditEntry?) async throws -> Bool {
         try await write { db in
-            try db.cachedStatement(sql: "INSERT INTO oauth1_nonces (consumer_key, nonce, timestamp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING").execute(arguments: [consumerKey, nonce, timestamp])
+            try db.executeBound("INSERT INTO oauth1_nonces (consumer_key, nonce, timestamp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                                [.text(consumerKey), .text(nonce), .integer(timestamp)])
             guard db.changesCount == 1 else { return false }
             if let audit { try Self.insert(audit, db) }
             return true

@@ -24,12 +24,11 @@ extension SQLiteStore: OAuth2GrantStore {
         try await write { db in
             // Spend the code only if it is live and this client's; RETURNING tells whether it was.
             // Its tokens go in with it: a throw from `issue` undoes the spend (the job's savepoint).
-            if let row = try Row.fetchOne(db.cachedStatement(sql: """
+            if let record = try db.firstBound("""
                 UPDATE oauth2_codes SET used_at = ?
                 WHERE digest = ? AND client_id = ? AND used_at IS NULL AND expires_at > ?
                 RETURNING *
-                """), arguments: [now, digest, clientId, now]) {
-                let record = try StoredRecords.code(row)
+                """, [.integer(now), .text(digest), .text(clientId), .integer(now)], StoredRecords.code) {
                 let tokens = try issue(record)
                 for token in tokens { try Self.insert(token, db) }
                 try Self.recordUse(db, clientId: clientId, consentUser: record.userName, now: now)
@@ -65,12 +64,11 @@ extension SQLiteStore: OAuth2GrantStore {
     public func rotateRefreshToken(digest: String, clientId: String, now: Int64,
                                    replacements: @escaping @Sendable (TokenRecord) -> [TokenRecord]) async throws -> RefreshRotation {
         try await write { db in
-            if let row = try Row.fetchOne(db.cachedStatement(sql: """
+            if let old = try db.firstBound("""
                 UPDATE oauth2_tokens SET rotated_at = ?
                 WHERE digest = ? AND kind = 'refresh' AND client_id = ? AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > ?
                 RETURNING *
-                """), arguments: [now, digest, clientId, now]) {
-                let old = try StoredRecords.token(row)
+                """, [.integer(now), .text(digest), .text(clientId), .integer(now)], StoredRecords.token) {
                 let new = replacements(old)
                 for token in new { try Self.insert(token, db) }
                 try Self.recordUse(db, clientId: old.clientId, consentUser: old.mode == .user ? old.userName : nil, now: now)
@@ -176,12 +174,12 @@ extension SQLiteStore: OAuth2GrantStore {
     static func recordUse(_ db: Database, clientId: String, consentUser: String?, now: Int64) throws {
         // To the minute (`LinkUsage.granularity`), as on PostgreSQL: fewer page writes per token.
         let due = now - LinkUsage.granularity
-        try db.cachedStatement(sql: "UPDATE oauth2_clients SET last_used_at = ? WHERE client_id = ? AND (last_used_at IS NULL OR last_used_at < ?)")
-            .execute(arguments: [now, clientId, due])
+        try db.executeBound("UPDATE oauth2_clients SET last_used_at = ? WHERE client_id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+                            [.integer(now), .text(clientId), .integer(due)])
         if let consentUser {
-            try db.cachedStatement(sql: """
+            try db.executeBound("""
                 UPDATE oauth2_consents SET last_used_at = ? WHERE user_name = ? AND client_id = ? AND (last_used_at IS NULL OR last_used_at < ?)
-                """).execute(arguments: [now, consentUser, clientId, due])
+                """, [.integer(now), .text(consentUser), .text(clientId), .integer(due)])
         }
     }
 
@@ -198,11 +196,12 @@ extension SQLiteStore: OAuth2GrantStore {
     }
 
     static func insert(_ token: TokenRecord, _ db: Database) throws {
-        try db.cachedStatement(sql: """
+        try db.executeBound("""
             INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at, openid_scope, auth_time)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [token.digest, token.kind.rawValue, token.familyId, token.clientId, token.userName, token.scope.rawValue,
-                        token.mode.rawValue, token.issuedAt, token.expiresAt, token.openID?.text, token.authTime])
+            """, [.text(token.digest), .text(token.kind.rawValue), .text(token.familyId), .text(token.clientId), .text(token.userName),
+                  .text(token.scope.rawValue), .text(token.mode.rawValue), .integer(token.issuedAt), .integer(token.expiresAt),
+                  .text(token.openID?.text), .integer(token.authTime)])
     }
 }
 
