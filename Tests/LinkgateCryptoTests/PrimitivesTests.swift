@@ -45,6 +45,8 @@ struct PrimitivesTests {
         #expect(SecureRandom.hex(16).count == 32)
         let uuid = SecureRandom.uuid()
         #expect(uuid.count == 36 && Array(uuid)[14] == "4")
+        #expect(SecureRandom.formatUUID(Array(0...15)) == "00010203-0405-0607-0809-0a0b0c0d0e0f")
+        #expect(SecureRandom.formatUUID([UInt8](repeating: 0xAB, count: 16)) == "abababab-abab-abab-abab-abababababab")
     }
 
     @Test("time-ordered UUIDs (RFC 9562 §5.7): version 7, the millisecond time first, sorted by time, random after")
