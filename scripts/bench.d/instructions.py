@@ -31,6 +31,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(__file__))
 import bench  # noqa: E402
+from ab import free_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ALL = ["status", "introspect", "myself-bearer", "cc-token", "myself-oauth1-2lo", "code-exchange", "code-exchange-openid"]
@@ -44,7 +45,7 @@ def shim(workdir):
 
 class Server:
     def __init__(self, binary, workdir):
-        self.workdir, self.port = workdir, bench_free_port()
+        self.workdir, self.port = workdir, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.password = secrets.token_urlsafe(18)
         env = dict(os.environ, LINKGATE_ADMIN_PASSWORD=self.password, LINKGATE_LOG_LEVEL="warning",
@@ -89,13 +90,6 @@ class Server:
             self.proc.wait(60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-
-
-def bench_free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sender(url, method, path, headers, bodies):
