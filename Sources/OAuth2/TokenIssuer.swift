@@ -1,3 +1,4 @@
+import Dispatch
 import LinkgateCore
 import LinkgateCrypto
 
@@ -34,8 +35,15 @@ struct IDTokenIssuer: Sendable {
         }
         let claims = IDToken.claims(issuer: config.issuer, user: user, clientId: clientId, openID: openID, authTime: authTime,
                                     nonce: nonce, accessToken: accessToken, issuedAt: now, lifetime: config.accessTokenLifetime)
-        return try IDToken.sign(claims, with: try await keys().current)
+        let key = try await keys().current
+        // An RS256 signature is about half a millisecond of CPU: made off the event loop that
+        // read the request, so the other connections on that loop are not held up meanwhile.
+        return try await withCheckedThrowingContinuation { continuation in
+            Self.signing.async { continuation.resume(with: Result { try IDToken.sign(claims, with: key) }) }
+        }
     }
+
+    private static let signing = DispatchQueue(label: "linkgate.id-token-signing", attributes: .concurrent)
 }
 
 /// Mints tokens: 256 random bits each, stored only under their SHA-256 digest.

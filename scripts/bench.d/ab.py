@@ -99,7 +99,7 @@ def main():
                                         duration=args.duration, connections=args.connections, threads=2, pid=proc.pid)
                     runs[label][name].append(res)
                     print(f"round {r + 1} {label} {name:<14} {res['rps']:>9.1f} req/s  "
-                          f"{res['server_cpu_us_per_request'] or 0:>6.1f} µs cpu/req  {res.get('write_syscalls_per_request', 0):>5.1f} writes/req "
+                          f"p99 {res['p99_ms']:>8.2f} ms  {res['server_cpu_us_per_request'] or 0:>6.1f} µs cpu/req  {res.get('write_syscalls_per_request', 0):>5.1f} writes/req "
                           f"{res.get('kib_written_per_request', 0):>5.1f} KiB/req  errors {res['errors']}"
                           f"{'  RAN DRY' if res.get('exhausted') else ''}", flush=True)
         print("\n== medians over the rounds (ratio: req/s / the same binary's GET /status in the same round)")
