@@ -45,8 +45,7 @@ public enum Base64URL {
 
     /// `decode(_:)` of text given as its UTF-8 bytes.
     public static func decode(bytes: some Collection<UInt8>) -> [UInt8]? {
-        if let decoded = bytes.withContiguousStorageIfAvailable({ decode(contiguous: $0) }) { return decoded }
-        return Array(bytes).withUnsafeBufferPointer { decode(contiguous: $0) }
+        withContiguousBytes(of: bytes, decode(contiguous:))
     }
 
     private static func decode(contiguous bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
@@ -92,7 +91,7 @@ public enum Base64URL {
 
 /// Lowercase hexadecimal.
 public enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
+    static let digits = Array("0123456789abcdef".utf8)
 
     public static func encode(_ bytes: [UInt8]) -> String {
         var out = [UInt8]()

@@ -8,12 +8,10 @@ import CLibCrypto
 final class PreparedDigestContexts: @unchecked Sendable {
     enum Operation { case sign, verify }
 
-    private let operation: Operation
     /// Indexed like `RSADigest.allCases`; nil where the init failed (that digest then fails too).
     private let templates: [OpaquePointer?]
 
     init(pkey: OpaquePointer, for operation: Operation) {
-        self.operation = operation
         templates = RSADigest.allCases.map { digest in
             guard let ctx = EVP_MD_CTX_new() else { return nil }
             let ok = switch operation {

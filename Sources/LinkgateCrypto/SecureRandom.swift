@@ -55,21 +55,18 @@ public enum SecureRandom {
     /// 8-4-4-4-12 lowercase hex, written into the string's buffer (Characters and five
     /// concatenations cost 46 k instructions per UUID, on every token issued).
     static func formatUUID(_ b: [UInt8]) -> String {
-        let digits: StaticString = "0123456789abcdef"
-        return String(unsafeUninitializedCapacity: 36) { out in
-            digits.withUTF8Buffer { hex in
-                var o = 0
-                for (i, byte) in b.prefix(16).enumerated() {
-                    if i == 4 || i == 6 || i == 8 || i == 10 {
-                        out[o] = UInt8(ascii: "-")
-                        o += 1
-                    }
-                    out[o] = hex[Int(byte >> 4)]
-                    out[o + 1] = hex[Int(byte & 0x0F)]
-                    o += 2
+        String(unsafeUninitializedCapacity: 36) { out in
+            var o = 0
+            for (i, byte) in b.prefix(16).enumerated() {
+                if i == 4 || i == 6 || i == 8 || i == 10 {
+                    out[o] = UInt8(ascii: "-")
+                    o += 1
                 }
-                return o
+                out[o] = Hex.digits[Int(byte >> 4)]
+                out[o + 1] = Hex.digits[Int(byte & 0x0F)]
+                o += 2
             }
+            return o
         }
     }
 }
