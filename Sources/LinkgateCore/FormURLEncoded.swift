@@ -75,7 +75,23 @@ public enum FormURLEncoded {
         guard text.utf8.contains(where: { !isUnreserved($0) }) else { return text }
         var out = [UInt8]()
         out.reserveCapacity(text.utf8.count + 16)
-        for b in text.utf8 {
+        appendEncoded(text, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `encode`, appending the encoded bytes to `out`.
+    public static func appendEncoded(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { appendEncoded($0, to: &out) }
+    }
+
+    /// `encode` of UTF-8 bytes, appended to `out`.
+    public static func appendEncoded(_ bytes: [UInt8], to out: inout [UInt8]) {
+        bytes.withUnsafeBufferPointer { appendEncoded($0, to: &out) }
+    }
+
+    private static func appendEncoded(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        for b in bytes {
             if isUnreserved(b) {
                 out.append(b)
             } else {
@@ -84,7 +100,6 @@ public enum FormURLEncoded {
                 out.append(hexDigits[Int(b & 0x0F)])
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func isUnreserved(_ b: UInt8) -> Bool {

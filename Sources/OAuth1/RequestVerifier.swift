@@ -73,15 +73,15 @@ public struct RequestVerifier: Sendable {
                                 "this consumer signs with \(acceptable.joined(separator: ", ")) only, not \(params.signatureMethod.prefix(40))",
                                 parameters: [("oauth_acceptable_signature_methods", acceptable.joined(separator: "&"))])
         }
-        let baseString = SignatureBaseString.make(method: request.method, baseStringURI: request.baseStringURI,
-                                                  parameters: params.signedParameters)
+        let baseString = SignatureBaseString.bytes(method: request.method, baseStringURI: request.baseStringURI,
+                                                   parameters: params.signedParameters)
         let encodedSignature = params.signature.utf8.contains(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D })
             ? params.signature.filter { !$0.isWhitespace } : params.signature
         guard let signature = Base64URL.decode(encodedSignature),
               let key = keys.key(for: consumer),
-              key.verify(signature: signature, message: Array(baseString.utf8), digest: method.digest) else {
+              key.verify(signature: signature, message: baseString, digest: method.digest) else {
             throw OAuth1Problem(.signatureInvalid, "the \(method.rawValue) signature does not verify for this request",
-                                parameters: revealsBaseString ? [("oauth_signature_base_string", baseString)] : [])
+                                parameters: revealsBaseString ? [("oauth_signature_base_string", String(decoding: baseString, as: UTF8.self))] : [])
         }
         return Verified(parameters: params, consumer: consumer)
     }
@@ -100,14 +100,14 @@ public struct RequestVerifier: Sendable {
     /// else and spends nothing.
     public func inspect(_ request: SignedRequest) async -> Inspection? {
         guard let params = try? ProtocolParameters.collect(request) else { return nil }
-        let baseString = SignatureBaseString.make(method: request.method, baseStringURI: request.baseStringURI,
-                                                  parameters: params.signedParameters)
+        let baseString = SignatureBaseString.bytes(method: request.method, baseStringURI: request.baseStringURI,
+                                                   parameters: params.signedParameters)
         var valid = false
         if let consumer = try? await store.consumer(key: params.consumerKey),
            let method = SignatureMethod(rawValue: params.signatureMethod), consumer.signatureMethods.contains(method),
            let signature = Base64URL.decode(params.signature.filter { !$0.isWhitespace }),
            let key = keys.key(for: consumer) {
-            valid = key.verify(signature: signature, message: Array(baseString.utf8), digest: method.digest)
+            valid = key.verify(signature: signature, message: baseString, digest: method.digest)
         }
         return Inspection(consumerKey: params.consumerKey, token: params.token, signedParameters: params.signedParameters,
                           signatureValid: valid)

@@ -33,6 +33,8 @@ public struct SignedRequest: Sendable {
 
     /// Normalises an absolute URL for the base string; drops any query or fragment.
     public static func normalize(_ url: String) -> String {
+        // Every signed request comes through here, with a URL that is usually normal already.
+        if isNormal(url) { return url }
         guard let schemeEnd = url.firstRange(of: "://") else { return url }
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
         var rest = url[schemeEnd.upperBound...]
@@ -44,5 +46,24 @@ public struct SignedRequest: Sendable {
             authority = String(authority[..<authority.lastIndex(of: ":")!])
         }
         return scheme + "://" + authority + path
+    }
+
+    /// Whether `normalize` would return `url` as it is: ASCII, a lowercase scheme and
+    /// authority, no default port, a path, and no query or fragment. One pass over the bytes.
+    static func isNormal(_ url: String) -> Bool {
+        let bytes = url.utf8
+        guard bytes.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") }),
+              let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return false }
+        let scheme = bytes[..<colon]
+        let rest = bytes[bytes.index(after: colon)...]
+        guard !scheme.isEmpty, rest.starts(with: "//".utf8) else { return false }
+        let authorityStart = rest.index(rest.startIndex, offsetBy: 2)
+        guard let slash = rest[authorityStart...].firstIndex(of: UInt8(ascii: "/")) else { return false }
+        let authority = rest[authorityStart..<slash]
+        let isUpper = { (byte: UInt8) in byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") }
+        guard !scheme.contains(where: isUpper), !authority.contains(where: isUpper) else { return false }
+        if scheme.elementsEqual("http".utf8) && authority.reversed().starts(with: "08:".utf8) { return false }
+        if scheme.elementsEqual("https".utf8) && authority.reversed().starts(with: "344:".utf8) { return false }
+        return true
     }
 }

@@ -95,8 +95,8 @@ public enum IDToken {
 
     /// `header.payload.signature`, RS256 with `key` (RFC 7515 §5.1); `kid` names the key.
     public static func sign(_ claims: [String: JSONValue], with key: SigningKey) throws -> String {
-        let header = JSONValue.object(["alg": .string("RS256"), "typ": .string("JWT"), "kid": .string(key.kid)]).serialized()
-        let signingInput = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(JSONValue.object(claims).serialized().utf8))
+        let header = JSONValue.object(["alg": .string("RS256"), "typ": .string("JWT"), "kid": .string(key.kid)]).serializedBytes()
+        let signingInput = Base64URL.encode(header) + "." + Base64URL.encode(JSONValue.object(claims).serializedBytes())
         let signature = try key.privateKey.sign(message: Array(signingInput.utf8), digest: .sha256)
         return signingInput + "." + Base64URL.encode(signature)
     }

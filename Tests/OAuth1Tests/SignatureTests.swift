@@ -34,9 +34,29 @@ struct SignatureTests {
         ("HTTP://Example.COM:80/r%20x?q=1", "http://example.com/r%20x"), ("https://example.com:443/a", "https://example.com/a"),
         ("https://example.com:8443/a", "https://example.com:8443/a"), ("http://example.com:8080", "http://example.com:8080/"),
         ("http://example.com/a#frag", "http://example.com/a"), ("http://[::1]:9000/p", "http://[::1]:9000/p"),
+        // Already normal (returned as it is), and near misses that are not.
+        ("https://lg.example/rest/api/2/myself", "https://lg.example/rest/api/2/myself"),
+        ("http://lg.example:8080/a/b", "http://lg.example:8080/a/b"), ("http://lg.example:443/a", "http://lg.example:443/a"),
+        ("https://lg.example:80/a", "https://lg.example:80/a"), ("http://lg.example:80/a", "http://lg.example/a"),
+        ("http://Lg.example/a", "http://lg.example/a"), ("Http://lg.example/a", "http://lg.example/a"),
+        ("http://lg.example/A/B", "http://lg.example/A/B"), ("http://lg.example/a?", "http://lg.example/a"),
+        ("http://lg.example", "http://lg.example/"), ("http://lg.example/é", "http://lg.example/é"),
+        ("http://LG.example/é", "http://lg.example/é"), ("no-scheme/path", "no-scheme/path"), ("a:b://X/", "a:b://x/"),
     ])
     func baseStringURI(url: String, expected: String) {
         #expect(SignedRequest.normalize(url) == expected)
+    }
+
+    @Test("the base string built in one buffer is RFC 5849 §3.4.1's composition of its three parts")
+    func baseStringBytes() {
+        let pairs = [("b", "2"), ("a", "z"), ("a", "y"), ("a", ""), ("c d", "é"), ("B", "x"), ("%", "&="), ("oauth_nonce", "~._-")]
+            .map { ProtocolParameters.Pair(name: $0.0, value: $0.1) }
+        for (method, uri) in [("get", "http://lg.example/a b"), ("POST", "https://lg.example:8443/x?y"), ("pätch", "http://h/")] {
+            let composed = method.uppercased() + "&" + PercentEncoding.encode(uri) + "&" + PercentEncoding.encode(SignatureBaseString.normalize(pairs))
+            #expect(SignatureBaseString.make(method: method, baseStringURI: uri, parameters: pairs) == composed)
+            #expect(SignatureBaseString.bytes(method: method, baseStringURI: uri, parameters: pairs) == Array(composed.utf8))
+        }
+        #expect(SignatureBaseString.make(method: "GET", baseStringURI: "http://h/", parameters: []) == "GET&http%3A%2F%2Fh%2F&")
     }
 
     @Test("percent-encoding: unreserved only, uppercase hex, UTF-8 bytes")

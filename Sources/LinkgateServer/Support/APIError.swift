@@ -65,8 +65,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
             object["errorMessages"] = .array([.string(message)])
             object["errors"] = .object([:])
         }
-        let body = JSONValue.object(object).serialized()
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: JSONValue.object(object).serializedBytes())))
     }
 }
 

@@ -7,7 +7,7 @@ import OAuth1
 func jsonResponse(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
     var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
     headers[.pragma] = "no-cache"
-    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.serialized())))
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: value.serializedBytes())))
 }
 
 // The entity shapes of the admin REST API, also printed by the CLI's `--json` (INTERFACE §15).
