@@ -1,9 +1,9 @@
 """Instructions per request (valgrind --tool=callgrind), scenario by scenario: the repeatable
 figure for before/after comparisons, where req/s moves ±15 % from run to run on this machine.
 
-    .build/bench-venv/bin/python scripts/bench.d/instructions.py BINARY [--requests N] [--scenarios a,b] [--keep DIR]
+    .build/bench-venv/bin/python scripts/bench.d/instructions.py BINARY [--requests N] [--scenarios a,b] [--keep DIR] [--database URL]
 
-Starts BINARY under callgrind on a fresh SQLite file, seeds it like scripts/bench, and per
+Starts BINARY under callgrind on a fresh SQLite file (or the empty PostgreSQL database --database names), seeds it like scripts/bench, and per
 scenario: warms up, zeroes the counters, sends N requests one after another on one keep-alive
 connection, dumps, and divides the dump's instruction count (Ir) by N. Everything the process
 executes in that window counts, on every thread (the group-commit writer too); the idle
@@ -44,7 +44,7 @@ def shim(workdir):
 
 
 class Server:
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, database=None):
         self.workdir, self.port = workdir, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.password = secrets.token_urlsafe(18)
@@ -55,7 +55,7 @@ class Server:
         self.proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--compress-strings=no", f"--callgrind-out-file={self.out}.%p",
              binary, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--database", os.path.join(workdir, "linkgate.sqlite"), "--base-url", self.url],
+             "--database", database or os.path.join(workdir, "linkgate.sqlite"), "--base-url", self.url],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -144,6 +144,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
     ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--database", metavar="LOCATION", help="serve's --database: an empty PostgreSQL database's URL, say "
+                    "(default: a new SQLite file); only the node's instructions are counted, not the database server's")
     ap.add_argument("--scenarios", default=",".join(ALL))
     ap.add_argument("--keep", metavar="DIR", help="copy each scenario's dump to DIR/<scenario>.callgrind "
                     "(read with callgrind_annotate --inclusive=yes)")
@@ -151,7 +153,7 @@ def main():
     if not shutil.which("valgrind"):
         raise SystemExit("needs valgrind (apt-get install valgrind)")
     work = tempfile.mkdtemp(prefix="linkgate-callgrind.")
-    server = Server(args.binary, work)
+    server = Server(args.binary, work, args.database)
     try:
         seed = bench.seed_linkgate(server.url, server.password)
         idle, idle_wall, _ = server.window(lambda: time.sleep(3))
