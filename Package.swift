@@ -105,8 +105,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/StoreTestSupport"
         ),
-        .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgatePostgres", "StoreTestSupport", "LinkgateCore", "OAuth2", "OAuth1",
-                                                               .product(name: "PostgresNIO", package: "postgres-nio")]),
+        .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgatePostgres", "StoreTestSupport", "LinkgateCore", "OAuth2", "OAuth1"]),
         .testTarget(
             name: "LinkgateServerTests",
             dependencies: [

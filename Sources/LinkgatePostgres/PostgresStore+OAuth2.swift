@@ -102,7 +102,7 @@ extension PostgresStore: OAuth2GrantStore {
     }
 
     public func liveToken(digest: String, now: Int64) async throws -> TokenRecord? {
-        try await pointRead(LiveToken(digest: digest, now: now)).record(StoredRecords.token)
+        try await rows(LiveToken(digest: digest, now: now)).record(StoredRecords.token)
     }
 
     public func revokedToken(digest: String, now: Int64) async throws -> TokenRecord? {

@@ -38,8 +38,6 @@ public final class PostgresStore: Sendable, Service {
     static let cacheTTL: Double = 30
 
     let client: PostgresClient
-    /// The token reads on every request, outside the pool (a share of `poolSize`).
-    let pointReads: PointReadConnections
     let location: DatabaseURL
     let schema: String?
     let connectionConfiguration: PostgresConnection.Configuration
@@ -116,20 +114,13 @@ public final class PostgresStore: Sendable, Service {
         if let schema { parameters.append(("search_path", schema)) }
         configuration.options.additionalStartupParameters = parameters
         configuration.options.connectTimeout = .seconds(3)
-        let pointReadConnections = PointReadConnections.share(ofPool: poolSize)
-        configuration.options.maximumConnections = max(1, poolSize - pointReadConnections)
+        configuration.options.maximumConnections = max(1, poolSize)
         configuration.options.minimumConnections = 0
         configuration.options.keepAliveBehavior = .init(frequency: .seconds(20))
         connection.options.additionalStartupParameters = parameters
         connection.options.connectTimeout = .seconds(3)
         connectionConfiguration = connection
         client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        // Named apart in pg_stat_activity (and so tests can find them).
-        var pointReadConfiguration = connection
-        pointReadConfiguration.options.additionalStartupParameters = parameters.map {
-            $0.0 == "application_name" ? ($0.0, "\($0.1) (point reads)") : $0
-        }
-        pointReads = PointReadConnections(limit: pointReadConnections, configuration: pointReadConfiguration, logger: logger)
     }
 
     /// Runs the connection pool and the change listener until cancelled or shut down gracefully.
@@ -145,7 +136,6 @@ public final class PostgresStore: Sendable, Service {
             }
             waiter?.resume()
         }
-        await pointReads.close()
     }
 
     /// Returns once `run()` has started the pool, so the first query does not find it idle.
@@ -231,31 +221,6 @@ public final class PostgresStore: Sendable, Service {
                 return result
             }
         }
-    }
-
-    /// A point read on every request's path (a token by its digest): on a `pointReads`
-    /// connection when one is free, else through the pool. The same deadlines apply. A read that
-    /// failed there is repeated through the pool (a read changes nothing), which reports any
-    /// failure as every call does; a deadline that passed is reported at once.
-    func pointRead<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> [PostgresRow]
-    where Statement.Row == PostgresRow {
-        do {
-            let rows = try await withDeadlines(untilStarted: callDeadline, total: callDeadline + Self.answerDeadline) { started in
-                try await self.pointReads.withConnection { connection in
-                    started()
-                    self.roundTrips.add()
-                    var result: [PostgresRow] = []
-                    for try await row in try await connection.execute(statement, logger: self.logger) { result.append(row) }
-                    return result
-                }
-            }
-            if let rows { return rows }
-        } catch let error as DeadlineExceeded {
-            throw storeError(error)
-        } catch {
-            logger.debug("point read failed; repeating it through the pool", metadata: ["type": "\(String(reflecting: type(of: error)))"])
-        }
-        return try await rows(statement)
     }
 
     /// Runs `attempt` again on a serialization failure or deadlock (SQLSTATE 40001, 40P01) while

@@ -2,8 +2,7 @@ import Foundation
 import Synchronization
 import LinkgateCore
 import LinkgateCrypto
-@testable import LinkgatePostgres
-import PostgresNIO
+import LinkgatePostgres
 import OAuth1
 import OAuth2
 import StoreTestSupport
@@ -24,15 +23,6 @@ struct DatabaseURLTests {
         #expect(verified.tls == .verifyFull && verified.rootCertificateFile == "/etc/ssl/db-ca.pem")
         #expect(try DatabaseURL("postgres://lg@db/x").tls == .prefer)
         #expect(DatabaseURL.isPostgres("POSTGRES://a@b/c") && !DatabaseURL.isPostgres("./linkgate.sqlite"))
-    }
-
-    @Test("a quarter of --database-pool, at most one per core, serves point reads; the pool keeps the rest")
-    func pointReadShare() {
-        #expect(PointReadConnections.share(ofPool: 8, cores: 2) == 2)
-        #expect(PointReadConnections.share(ofPool: 4, cores: 2) == 1)
-        #expect(PointReadConnections.share(ofPool: 3, cores: 2) == 0)
-        #expect(PointReadConnections.share(ofPool: 1, cores: 8) == 0)
-        #expect(PointReadConnections.share(ofPool: 64, cores: 4) == 4)
     }
 
     @Test("bad URLs are refused with a reason that never repeats the password",
@@ -230,31 +220,6 @@ struct PostgresNodeTests {
         #expect(try await test.store.session(digest: "live", now: 100) != nil)
     }
 
-    @Test("a token read on a point-read connection that the server ended is answered through the pool, and the next one opens a new connection")
-    func pointReadsOutliveTheirConnections() async throws {
-        let (a, _, client) = try await Self.twoNodes()
-        let store = try #require(a.postgres)
-        #expect(store.pointReads.limit == 1)
-        let tokens = Self.tokens(for: Self.code(client))
-        #expect(try await store.saveTokens(tokens, audit: nil, spending: nil))
-        #expect(try await store.liveToken(digest: tokens[0].digest, now: Self.now)?.digest == tokens[0].digest)
-        let backend = { @Sendable () async throws -> Int32? in
-            try await store.pointReads.withConnection { connection in
-                try await connection.query("SELECT pg_backend_pid()", logger: store.logger).collect().first?.decode(Int32.self)
-            } ?? nil
-        }
-        // The read above left its connection idle; the server ends it (as a restart would).
-        let first = try #require(try await backend())
-        #expect(try await store.rows("SELECT pg_terminate_backend(\(first))").first?.decode(Bool.self) == true)
-        #expect(try await store.liveToken(digest: tokens[1].digest, now: Self.now)?.digest == tokens[1].digest)
-        let second = try #require(try await backend())
-        #expect(second != first)
-        // Revoked and unknown tokens are not live, whichever way the read went.
-        #expect(try await store.revokeToken(digest: tokens[0].digest, clientId: client.clientId, now: Self.now))
-        #expect(try await store.liveToken(digest: tokens[0].digest, now: Self.now) == nil)
-        #expect(try await store.liveToken(digest: "00", now: Self.now) == nil)
-    }
-
     @Test("an unreachable database is StoreError.unavailable within the call deadline, and unhealthy")
     func outage() async throws {
         // Port 1 on loopback: nothing listens, connections are refused.
@@ -262,7 +227,6 @@ struct PostgresNodeTests {
         defer { task.cancel() }
         let started = ContinuousClock.now
         await #expect(throws: StoreError.unavailable(code: -1)) { _ = try await store.user(named: "alice") }
-        await #expect(throws: StoreError.unavailable(code: -1)) { _ = try await store.liveToken(digest: "00", now: 0) }
         // §11: never a request hanging past 10 s (the deadline is 1 s; the margin is for a busy test machine).
         #expect(ContinuousClock.now - started < .seconds(10))
         #expect(await !store.isHealthy())

@@ -61,7 +61,7 @@ public final class TestStore: Sendable {
 
     /// A PostgreSQL store at `url` (any server, reachable or not) with the given deadline; not migrated.
     public static func unmigrated(url: String, callDeadline: TimeAmount) throws -> (PostgresStore, Task<Void, Never>) {
-        let store = try PostgresStore(url: url, poolSize: 4, callDeadline: callDeadline, logger: Logger(label: "linkgate-test-unmigrated"))
+        let store = try PostgresStore(url: url, poolSize: 2, callDeadline: callDeadline, logger: Logger(label: "linkgate-test-unmigrated"))
         let task = Task<Void, Never> { _ = try? await store.run() }
         return (store, task)
     }
@@ -95,8 +95,7 @@ public final class TestStore: Sendable {
             do {
                 // Parallel suites can keep both cores busy for seconds (RSA keys, scrypt): a generous
                 // deadline here; the outage tests set their own.
-                // 4: three pooled connections and one for point reads (PointReadConnections).
-                store = try PostgresStore(url: url, poolSize: 4, schema: schema,
+                store = try PostgresStore(url: url, poolSize: 2, schema: schema,
                                           callDeadline: callDeadline, logger: logger)
             } catch {
                 await TestStore.postgresSlots.release()
