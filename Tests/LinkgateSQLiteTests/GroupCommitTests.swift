@@ -69,6 +69,22 @@ struct AuditInSameCommitTests {
         #expect(try await reopened.liveToken(digest: token.digest, now: 1_700_000_001) == token)
     }
 
+    @Test("audit entries are indexed by time, client and action; the user filter (subject or actor) needs no index of its own")
+    func auditIndexes() async throws {
+        let db = try TemporaryDatabase()
+        let store = try SQLiteStore(path: db.path)
+        let indexes = try await store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list('audit') WHERE origin = 'c' ORDER BY name")
+        }
+        #expect(indexes == ["audit_action", "audit_client", "audit_time"])
+        for (i, (actor, subject)) in [("alice", nil), (nil, "alice"), ("bob", "carol"), ("bob", "alice")].enumerated() {
+            try await store.record(AuditEntry(time: 1_700_000_000 + Int64(i), actor: actor, client: "c", subject: subject,
+                                              action: AuditAction.tokenIssue, outcome: .success, detail: "\(i)"))
+        }
+        #expect(try await store.auditEntries(AuditQuery(user: "alice")).map(\.detail) == ["3", "1", "0"])
+        #expect(try await store.auditEntries(AuditQuery(user: "carol")).map(\.detail) == ["2"])
+    }
+
     @Test("a nonce's audit entry is written only when the nonce is new")
     func nonceWithAudit() async throws {
         let db = try TemporaryDatabase()
