@@ -11,27 +11,18 @@ public enum SignatureBaseString {
     /// signed request. Percent-encoding works byte by byte, so the encoded normalized parameters
     /// are each pair's encoded name and value encoded again, joined by `%3D` and `%26`.
     public static func bytes(method: String, baseStringURI: String, parameters: [ProtocolParameters.Pair]) -> [UInt8] {
-        let encoded = parameters.map { (name: encodedBytes($0.name), value: encodedBytes($0.value)) }
-        let order = encoded.indices.sorted { a, b in
-            encoded[a].name == encoded[b].name
-                ? encoded[a].value.lexicographicallyPrecedes(encoded[b].value)
-                : encoded[a].name.lexicographicallyPrecedes(encoded[b].name)
-        }
+        let pairs = sortedEncodedPairs(parameters)
         var out: [UInt8] = []
-        out.reserveCapacity(method.utf8.count + 3 * baseStringURI.utf8.count + encoded.reduce(16) { $0 + 3 * ($1.name.count + $1.value.count + 6) })
-        if method.utf8.allSatisfy({ $0 < 0x80 }) {
-            for byte in method.utf8 { out.append(byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") ? byte - 0x20 : byte) }
-        } else {
-            out += method.uppercased().utf8
-        }
+        out.reserveCapacity(method.utf8.count + 3 * baseStringURI.utf8.count + pairs.reduce(16) { $0 + 3 * ($1.name.count + $1.value.count + 6) })
+        out += method.uppercased().utf8
         out.append(UInt8(ascii: "&"))
         FormURLEncoded.appendEncoded(baseStringURI, to: &out)
         out.append(UInt8(ascii: "&"))
-        for (position, index) in order.enumerated() {
+        for (position, pair) in pairs.enumerated() {
             if position > 0 { out += "%26".utf8 }
-            FormURLEncoded.appendEncoded(encoded[index].name, to: &out)
+            FormURLEncoded.appendEncoded(pair.name, to: &out)
             out += "%3D".utf8
-            FormURLEncoded.appendEncoded(encoded[index].value, to: &out)
+            FormURLEncoded.appendEncoded(pair.value, to: &out)
         }
         return out
     }
@@ -39,10 +30,14 @@ public enum SignatureBaseString {
     /// RFC 5849 §3.4.1.3.2: encode names and values, sort by name then value (byte order),
     /// join with `=` and `&`.
     public static func normalize(_ parameters: [ProtocolParameters.Pair]) -> String {
-        parameters.map { (PercentEncoding.encode($0.name), PercentEncoding.encode($0.value)) }
-            .sorted { $0.0 == $1.0 ? $0.1.utf8.lexicographicallyPrecedes($1.1.utf8) : $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }
-            .map { "\($0.0)=\($0.1)" }
-            .joined(separator: "&")
+        let joined = sortedEncodedPairs(parameters).map { $0.name + [UInt8(ascii: "=")] + $0.value }.joined(separator: [UInt8(ascii: "&")])
+        return String(decoding: Array(joined), as: UTF8.self)
+    }
+
+    /// Each pair's name and value percent-encoded, sorted by name, then value, byte by byte.
+    private static func sortedEncodedPairs(_ parameters: [ProtocolParameters.Pair]) -> [(name: [UInt8], value: [UInt8])] {
+        parameters.map { (name: encodedBytes($0.name), value: encodedBytes($0.value)) }
+            .sorted { $0.name == $1.name ? $0.value.lexicographicallyPrecedes($1.value) : $0.name.lexicographicallyPrecedes($1.name) }
     }
 
     private static func encodedBytes(_ text: String) -> [UInt8] {
