@@ -61,7 +61,8 @@ final class LDAPConnection: @unchecked Sendable {
     private var watchdogGuard: OpaquePointer?
     /// How long a blocking call may take before its socket is shut down: the operation timeout
     /// and a second. libldap's own timeouts fire first, except in the TLS handshake of an
-    /// ldaps:// connection, which libldap 2.5 does not bound.
+    /// ldaps:// connection, which libldap 2.5 does not always bound (locally the watchdog ends a
+    /// frozen handshake at 6 s; one CI run saw libldap's timeout end it at 5 s).
     private let watchdogDelay: Duration
 
     /// Initializes and configures a handle, and with `startTLS` upgrades the connection (which

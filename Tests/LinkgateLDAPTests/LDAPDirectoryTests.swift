@@ -418,8 +418,10 @@ struct LDAPDirectoryLifecycleTests {
         }
         let elapsed = ContinuousClock.now - started
         print("LDAP frozen over ldaps://: \(String(describing: error)) after \(elapsed)")
-        // The watchdog: the operation timeout (5 s) and a second; the margin is for a busy machine.
-        #expect(elapsed >= .seconds(5.5))
+        // Ended by libldap's own timeout (5 s), or where it leaves the handshake unbounded by the
+        // watchdog (the operation timeout and a second): both seen, on machines of one kind. Never
+        // at once, never a hang; the margin is for a busy machine.
+        #expect(elapsed >= .seconds(4.5))
         #expect(elapsed < .seconds(10))
         kill(pid, SIGCONT)
         #expect(try await fresh.lookup(name: "alice") != nil)
