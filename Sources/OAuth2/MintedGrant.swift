@@ -39,7 +39,7 @@ public struct MintedGrant: Sendable {
         let mode: TokenMode = userName == nil ? .application : .user
         let issuer = TokenIssuer(config: config)
         let now = server.now()
-        let access = SecureRandom.token(), refresh = withRefreshToken ? SecureRandom.token() : nil
+        let access = FreshToken(), refresh = withRefreshToken ? FreshToken() : nil
         // As the code grant stores them: the access token carries its OpenID values (for
         // userinfo), the refresh token the grant's and the auth_time (for refreshed id_tokens).
         let records = issuer.records(access: access, refresh: refresh, familyId: SecureRandom.timeOrderedUUID(), clientId: client.clientId,
@@ -50,7 +50,7 @@ public struct MintedGrant: Sendable {
         if let openID = granted.openID {
             response.openID = openID
             response.idToken = try await IDTokenIssuer(config: config, keys: server.signingKeys, users: server.users).idToken(
-                userName: user?.name, clientId: client.clientId, openID: openID, authTime: now, nonce: nil, accessToken: access, now: now)
+                userName: user?.name, clientId: client.clientId, openID: openID, authTime: now, nonce: nil, accessToken: access.value, now: now)
         }
         try await server.grants.saveTokens(records, audit: server.audit.entry(
             AuditAction.tokenIssue, actor: client.clientId, client: client.clientId, subject: user?.name,

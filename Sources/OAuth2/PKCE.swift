@@ -26,13 +26,28 @@ public enum PKCE {
         return (43...128).contains(bytes.count) && bytes.allSatisfy { (0x21...0x7E).contains($0) }
     }
 
+    /// A well-formed `code_verifier` with its S256 transform, made before the store operation that
+    /// spends the code: the check inside it (run by SQLite's serial writer) is then only a
+    /// comparison, and the SHA-256 is done on the event loop that read the request.
+    public struct Proof: Sendable {
+        public let verifier: String
+        let s256: String
+
+        /// Nil unless `verifier` is well-formed.
+        public init?(verifier: String) {
+            guard PKCE.isWellFormedVerifier(verifier) else { return nil }
+            self.verifier = verifier
+            s256 = Base64URL.encode(Digest.sha256(verifier))
+        }
+
+        /// Whether this verifier answers `challenge` (RFC 7636 §4.6), compared in constant time.
+        public func answers(_ challenge: String, method: Method) -> Bool {
+            constantTimeEquals(method == .s256 ? s256 : verifier, challenge)
+        }
+    }
+
     /// Whether `verifier` answers `challenge` (RFC 7636 §4.6), compared in constant time.
     public static func verify(verifier: String, challenge: String, method: Method) -> Bool {
-        guard isWellFormedVerifier(verifier) else { return false }
-        let derived = switch method {
-        case .s256: Base64URL.encode(Digest.sha256(verifier))
-        case .plain: verifier
-        }
-        return constantTimeEquals(derived, challenge)
+        Proof(verifier: verifier)?.answers(challenge, method: method) ?? false
     }
 }

@@ -26,7 +26,7 @@ struct RefreshTokenGrant: Sendable {
         }
         let accessScope = narrowedScope
 
-        let access = SecureRandom.token(), refresh = SecureRandom.token()
+        let access = FreshToken(), refresh = FreshToken()
         let issuer = self.issuer
         let rotation = try await grants.rotateRefreshToken(digest: digest, clientId: client.clientId, now: now) { old in
             // The new refresh token keeps the grant's scope; only the access token may be narrower.
@@ -42,7 +42,7 @@ struct RefreshTokenGrant: Sendable {
                 // OIDC Core §12.2: a new id_token whose auth_time is the original login's; no nonce.
                 response.openID = openID
                 response.idToken = try await idTokens.idToken(userName: old.userName, clientId: old.clientId, openID: openID,
-                                                              authTime: old.authTime, nonce: nil, accessToken: access, now: now)
+                                                              authTime: old.authTime, nonce: nil, accessToken: access.value, now: now)
             }
             return response
         case .reused:

@@ -46,7 +46,20 @@ struct IDTokenIssuer: Sendable {
     private static let signing = DispatchQueue(label: "linkgate.id-token-signing", attributes: .concurrent)
 }
 
-/// Mints tokens: 256 random bits each, stored only under their SHA-256 digest.
+/// A new token: the value the client gets (time-ordered, 256 random bits) and the digest it is
+/// stored under. Made before the store operation that saves it: the code and refresh grants build
+/// their records inside that operation, which SQLite's serial writer runs, so no SHA-256 is done there.
+struct FreshToken: Sendable {
+    let value: String
+    let digest: String
+
+    init() {
+        value = SecureRandom.token()
+        digest = Digest.storageDigest(of: value)
+    }
+}
+
+/// Mints tokens: 256 random bits each after a time prefix, stored only under their SHA-256 digest.
 struct TokenIssuer: Sendable {
     let config: OAuth2Config
 
@@ -58,8 +71,8 @@ struct TokenIssuer: Sendable {
     /// Fresh tokens and their records.
     func mint(familyId: String, clientId: String, userName: String?, scope: Scope, mode: TokenMode,
               withRefreshToken: Bool, now: Int64) -> Minted {
-        let access = SecureRandom.token()
-        let refresh = withRefreshToken ? SecureRandom.token() : nil
+        let access = FreshToken()
+        let refresh = withRefreshToken ? FreshToken() : nil
         let records = self.records(access: access, refresh: refresh, familyId: familyId, clientId: clientId, userName: userName,
                                    accessScope: scope, refreshScope: scope, mode: mode, now: now)
         return Minted(records: records, response: response(access: access, refresh: refresh, scope: scope, mode: mode))
@@ -68,21 +81,21 @@ struct TokenIssuer: Sendable {
     /// Records for already generated token values.
     /// With OIDC values (INTERFACE §14) the access token carries `accessOpenID` (for userinfo)
     /// and the refresh token the grant's `refreshOpenID` and `authTime` (for later id_tokens).
-    func records(access: String, refresh: String?, familyId: String, clientId: String, userName: String?,
+    func records(access: FreshToken, refresh: FreshToken?, familyId: String, clientId: String, userName: String?,
                  accessScope: Scope, refreshScope: Scope, mode: TokenMode, now: Int64,
                  accessOpenID: OpenIDScope? = nil, refreshOpenID: OpenIDScope? = nil, authTime: Int64? = nil) -> [TokenRecord] {
-        var records = [TokenRecord(digest: Digest.storageDigest(of: access), kind: .access, familyId: familyId, clientId: clientId,
+        var records = [TokenRecord(digest: access.digest, kind: .access, familyId: familyId, clientId: clientId,
                                    userName: userName, scope: accessScope, mode: mode, issuedAt: now,
                                    expiresAt: now + config.accessTokenLifetime, openID: accessOpenID, authTime: authTime)]
         if let refresh {
-            records.append(TokenRecord(digest: Digest.storageDigest(of: refresh), kind: .refresh, familyId: familyId, clientId: clientId,
+            records.append(TokenRecord(digest: refresh.digest, kind: .refresh, familyId: familyId, clientId: clientId,
                                        userName: userName, scope: refreshScope, mode: mode, issuedAt: now,
                                        expiresAt: now + config.refreshTokenLifetime, openID: refreshOpenID, authTime: authTime))
         }
         return records
     }
 
-    func response(access: String, refresh: String?, scope: Scope, mode: TokenMode) -> TokenResponse {
-        TokenResponse(accessToken: access, expiresIn: config.accessTokenLifetime, refreshToken: refresh, scope: scope, mode: mode)
+    func response(access: FreshToken, refresh: FreshToken?, scope: Scope, mode: TokenMode) -> TokenResponse {
+        TokenResponse(accessToken: access.value, expiresIn: config.accessTokenLifetime, refreshToken: refresh?.value, scope: scope, mode: mode)
     }
 }
