@@ -12,6 +12,17 @@ public enum Digest {
         Base64URL.encode(sha256(Array(secret.utf8)))
     }
 
+    /// The key an OAuth 2.0 access or refresh token or authorization code is stored and looked
+    /// up under: `storageDigest(of:)`, and for a time-ordered token
+    /// (`SecureRandom.timeOrderedToken`) its time prefix in front, so that keys ascend. Such a
+    /// key has 55 characters and a plain one 43, so the two never collide; tokens issued before
+    /// time-ordered ones keep their plain keys. Not for client secrets, which an admin may choose.
+    public static func tokenKey(of token: String) -> String {
+        let digest = storageDigest(of: token)
+        guard let prefix = SecureRandom.timePrefix(of: token) else { return digest }
+        return String(prefix)! + digest
+    }
+
     private static func digest(_ data: some Collection<UInt8>, _ md: OpaquePointer?) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0

@@ -19,7 +19,7 @@ struct AuthorizationCodeGrant: Sendable {
         }
         guard code.utf8.count <= 256 else { throw OAuthError.invalidGrant("the authorization code is invalid") }
 
-        let digest = Digest.storageDigest(of: code)
+        let digest = Digest.tokenKey(of: code)
 
         // One store operation spends the code and stores its tokens: of two concurrent
         // redemptions exactly one wins, and a replay at any later moment finds the tokens to

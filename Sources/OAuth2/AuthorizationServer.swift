@@ -64,9 +64,9 @@ public struct AuthorizationServer: Sendable {
         let issued = now()
         _ = try await grants.saveConsent(userName: user.name, clientId: request.client.clientId, scope: request.scope, openID: request.openID,
                                          now: issued)
-        let code = SecureRandom.token()
+        let code = SecureRandom.timeOrderedToken()  // its key ascends: see timeOrderedToken
         try await grants.saveCode(AuthorizationCodeRecord(
-            digest: Digest.storageDigest(of: code), familyId: SecureRandom.timeOrderedUUID(), clientId: request.client.clientId,
+            digest: Digest.tokenKey(of: code), familyId: SecureRandom.timeOrderedUUID(), clientId: request.client.clientId,
             userName: user.name, redirectURI: request.redirectURI, scope: request.scope, codeChallenge: request.codeChallenge,
             codeChallengeMethod: request.codeChallengeMethod, issuedAt: issued, expiresAt: issued + config.codeLifetime,
             openID: request.openID, nonce: request.openID == nil ? nil : request.nonce, authTime: request.openID == nil ? nil : authTime))
@@ -166,7 +166,7 @@ public struct AuthorizationServer: Sendable {
     /// other addresses is refused (INTERFACE §10) and the refusal audited.
     public func bearer(_ token: String, from address: IPAddress? = nil) async throws -> BearerLookup {
         guard token.utf8.count <= 256 else { return .invalid }
-        let at = now(), digest = Digest.storageDigest(of: token)
+        let at = now(), digest = Digest.tokenKey(of: token)
         guard let record = try await grants.liveToken(digest: digest, now: at), record.kind == .access else {
             if let revoked = try await grants.revokedToken(digest: digest, now: at), revoked.kind == .access { return .revoked(revoked) }
             return .invalid

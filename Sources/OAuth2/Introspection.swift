@@ -31,7 +31,7 @@ struct Introspection: Sendable {
     func introspect(_ params: OAuthParameters, now: Int64) async throws -> IntrospectionResult {
         let token = try params.required("token")
         _ = try params.single("token_type_hint")
-        guard token.utf8.count <= 256, let record = try await grants.liveToken(digest: Digest.storageDigest(of: token), now: now) else {
+        guard token.utf8.count <= 256, let record = try await grants.liveToken(digest: Digest.tokenKey(of: token), now: now) else {
             return .inactive
         }
         return .active(ActiveToken(

@@ -13,7 +13,7 @@ struct RefreshTokenGrant: Sendable {
         let token = try params.required("refresh_token")
         let requestedScope = try params.single("scope")
         guard token.utf8.count <= 256 else { throw OAuthError.invalidGrant("the refresh token is invalid") }
-        let digest = Digest.storageDigest(of: token)
+        let digest = Digest.tokenKey(of: token)
 
         // RFC 6749 §6: a narrower scope may be asked for the new access token, never a wider one.
         // Checked before rotating, so a refused request changes nothing.

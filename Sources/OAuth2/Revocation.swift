@@ -13,6 +13,6 @@ struct Revocation: Sendable {
         // token_type_hint is optional and only a hint (§2.1); an unknown one is ignored.
         _ = try params.single("token_type_hint")
         guard token.utf8.count <= 256 else { return false }
-        return try await grants.revokeToken(digest: Digest.storageDigest(of: token), clientId: client.clientId, now: now)
+        return try await grants.revokeToken(digest: Digest.tokenKey(of: token), clientId: client.clientId, now: now)
     }
 }

@@ -54,8 +54,8 @@ struct FreshToken: Sendable {
     let digest: String
 
     init() {
-        value = SecureRandom.token()
-        digest = Digest.storageDigest(of: value)
+        value = SecureRandom.timeOrderedToken()
+        digest = Digest.tokenKey(of: value)
     }
 }
 

@@ -65,6 +65,30 @@ struct PrimitivesTests {
         #expect(Array(now)[14] == "7" && now > earlier)
     }
 
+    @Test("time-ordered tokens: 12 hex digits of milliseconds, then 256 random bits; their token keys ascend")
+    func timeOrderedTokens() throws {
+        let token = SecureRandom.timeOrderedToken(unixMilliseconds: 0x017F22E279B0)
+        #expect(token.hasPrefix("017f22e279b0") && token.utf8.count == 55)
+        #expect(token.utf8.allSatisfy(Base64URL.isAlphabet))
+        #expect(Base64URL.decode(String(token.dropFirst(12)))?.count == 32)
+        #expect(SecureRandom.timeOrderedToken(unixMilliseconds: 5) != SecureRandom.timeOrderedToken(unixMilliseconds: 5))
+        // The key: the time prefix, then the SHA-256 of the whole token (RFC 6234 via libcrypto).
+        let key = Digest.tokenKey(of: token)
+        #expect(key == "017f22e279b0" + Base64URL.encode(Digest.sha256(token)))
+        #expect(Digest.storageDigest(of: token) == Base64URL.encode(Digest.sha256(token)))  // client secrets, sessions: plain
+        // Later tokens sort after earlier ones, whatever their random parts.
+        let keys = (0..<200).map { Digest.tokenKey(of: SecureRandom.timeOrderedToken(unixMilliseconds: 1_764_633_600_000 + UInt64($0))) }
+        #expect(keys == keys.sorted())
+        #expect(SecureRandom.timeOrderedToken() > SecureRandom.timeOrderedToken(unixMilliseconds: 1_764_633_600_000))
+        // Anything else, 43-character tokens and secrets of other shapes, keeps the plain digest.
+        let plain = SecureRandom.token()
+        #expect(Digest.tokenKey(of: plain) == Base64URL.encode(Digest.sha256(plain)))
+        let almost = "017F22E279B0" + String(token.dropFirst(12))  // upper-case hex: not a time prefix
+        #expect(Digest.tokenKey(of: almost).utf8.count == 43)
+        #expect(Digest.tokenKey(of: String(token.dropLast())).utf8.count == 43)
+        #expect(Digest.tokenKey(of: "").utf8.count == 43)
+    }
+
     @Test("base64 and base64url round-trip; garbage is refused")
     func base64() {
         for length in 0..<40 {

@@ -12,7 +12,7 @@ struct AuthorizationCodeTests {
         let h = try await Harness(backend)
         let tokens = try await h.exchange(try await h.code(scope: "READ WRITE"))
         #expect(tokens.scope == .write && tokens.expiresIn == 3600 && tokens.refreshToken != nil)
-        #expect(tokens.accessToken.count == 43)
+        #expect(tokens.accessToken.count == 55)  // time-ordered (SecureRandom.timeOrderedToken)
         let bearer = try #require(try await h.live(tokens.accessToken))
         #expect(bearer.user?.name == "alice" && bearer.record.mode == .user && bearer.record.clientId == h.jira.clientId)
         #expect(try await h.live(try #require(tokens.refreshToken)) == nil)  // a refresh token is no bearer token

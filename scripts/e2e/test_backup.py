@@ -16,8 +16,12 @@ BINARY = os.environ.get("LINKGATE_BIN", str(DEFAULT_BIN))
 
 
 def storage_digest(token):
-    """How the server stores a token: base64url(SHA-256), no padding."""
-    return base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+    """How the server stores a token: base64url(SHA-256), no padding; a time-ordered token (12
+    lowercase hex digits of milliseconds, then 43 characters) keeps its time prefix in front."""
+    digest = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
+    if len(token) == 55 and all(c in "0123456789abcdef" for c in token[:12]):
+        return token[:12] + digest
+    return digest
 
 
 def backup(database, destination):

@@ -99,7 +99,7 @@ struct FixtureMiddleware: RouterMiddleware {
                     if [.token, .revoke, .introspect].contains(endpoint) { facts.clientId = facts.clientId ?? name } else { facts.user = name }
                 }
             case "bearer":
-                if let record = try? await services.store.liveToken(digest: Digest.storageDigest(of: credential), now: services.now()) {
+                if let record = try? await services.store.liveToken(digest: Digest.tokenKey(of: credential), now: services.now()) {
                     facts.clientId = record.clientId
                     facts.user = record.userName
                 }
