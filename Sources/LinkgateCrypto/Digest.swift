@@ -20,7 +20,7 @@ public enum Digest {
     public static func tokenKey(of token: String) -> String {
         let digest = storageDigest(of: token)
         guard let prefix = SecureRandom.timePrefix(of: token) else { return digest }
-        return String(prefix)! + digest
+        return prefix + digest
     }
 
     private static func digest(_ data: some Collection<UInt8>, _ md: OpaquePointer?) -> [UInt8] {

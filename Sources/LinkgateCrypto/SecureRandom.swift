@@ -48,12 +48,12 @@ public enum SecureRandom {
 
     /// The time prefix of a string shaped like a time-ordered token (55 characters, the first 12
     /// lowercase hex digits), else nil. Any presented secret may be passed.
-    static func timePrefix(of secret: String) -> Substring.UTF8View? {
+    static func timePrefix(of secret: String) -> String? {
         let bytes = secret.utf8
         guard bytes.count == timeOrderedTokenLength else { return nil }
         let prefix = bytes.prefix(timePrefixLength)
-        guard prefix.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }
-        return Substring(secret).utf8.prefix(timePrefixLength)
+        guard prefix.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else { return nil }  // 0-9, a-f
+        return String(decoding: prefix, as: UTF8.self)
     }
 
     private static func unixMillisecondsNow() -> UInt64 {
