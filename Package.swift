@@ -105,7 +105,8 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/StoreTestSupport"
         ),
-        .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgatePostgres", "StoreTestSupport", "LinkgateCore", "OAuth2", "OAuth1"]),
+        .testTarget(name: "LinkgateSQLiteTests", dependencies: ["LinkgateSQLite", "LinkgatePostgres", "StoreTestSupport", "LinkgateCore", "OAuth2", "OAuth1",
+                                                                         .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(
             name: "LinkgateServerTests",
             dependencies: [

@@ -173,6 +173,14 @@ enum PostgresSchema {
             ALTER TABLE oauth2_tokens ADD COLUMN auth_time BIGINT;
             ALTER TABLE oauth2_consents ADD COLUMN openid_scope TEXT;
             """),
+        // RFC 5849 §3.3: a nonce is unique per timestamp and consumer (the signature covers the
+        // timestamp, so a replay repeats it). Keyed by timestamp first, a new nonce goes to the
+        // right edge of the one index instead of a random leaf plus a second (timestamp) index.
+        ("v4-time-ordered-nonces", """
+            ALTER TABLE oauth1_nonces DROP CONSTRAINT oauth1_nonces_pkey;
+            ALTER TABLE oauth1_nonces ADD PRIMARY KEY (timestamp, consumer_key, nonce);
+            DROP INDEX oauth1_nonces_timestamp;
+            """),
     ]
 }
 

@@ -44,11 +44,12 @@ extension PostgresStore: OAuth1Store {
 
     public func deleteConsumer(key: String) async throws {
         try await transaction { tx in
-            // Tokens go with the consumer by ON DELETE CASCADE; nonces are not tied to it by a key.
+            // Tokens go with the consumer by ON DELETE CASCADE. Its nonces stay until they leave the
+            // window: a consumer registered again under the same key cannot be sent a replay of the
+            // old one's requests (and no scan of the nonces).
             guard try await !tx.rows("DELETE FROM oauth1_consumers WHERE key = \(key) RETURNING 1").isEmpty else {
                 throw StoreError.notFound
             }
-            try await tx.run("DELETE FROM oauth1_nonces WHERE consumer_key = \(key)")
             try await tx.notify(.consumers)
         }
         consumerCache.invalidate()
@@ -144,7 +145,7 @@ extension PostgresStore: OAuth1Store {
     public func pruneOAuth1(now: Int64, nonceWindow: Int64) async throws -> Int {
         // A nonce can only repeat while its timestamp is inside the window.
         try await prune("oauth1_tokens", key: "id", expired: "expires_at <= $1", now: now)
-            + prune("oauth1_nonces", key: "consumer_key, nonce", expired: "timestamp < $1", now: now - nonceWindow)
+            + prune("oauth1_nonces", key: "timestamp, consumer_key, nonce", expired: "timestamp < $1", now: now - nonceWindow)
     }
 
     static func insertOAuth1Token(_ token: OAuth1TokenRecord) -> PostgresQuery {
@@ -160,9 +161,9 @@ extension PostgresStore: OAuth1Store {
 
 /// Spends a nonce and appends the audit entry only when it was new (RFC 5849 §3.3), in one statement.
 struct RecordNonce: PreparedLookup {
-    static let name = "linkgate_record_nonce_v1"
+    static let name = "linkgate_record_nonce_v2"
     static let sql = """
-        WITH fresh AS (INSERT INTO oauth1_nonces (consumer_key, nonce, timestamp) VALUES ($1, $2, $3)
+        WITH fresh AS (INSERT INTO oauth1_nonces (timestamp, consumer_key, nonce) VALUES ($1, $2, $3)
                        ON CONFLICT DO NOTHING RETURNING 1),
              audited AS (\(AuditColumns.insert(from: "fresh", first: 4)))
         SELECT count(*) FROM fresh
@@ -174,9 +175,9 @@ struct RecordNonce: PreparedLookup {
 
     func makeBindings() throws -> PostgresBindings {
         var binds = PostgresBindings()
+        binds.append(timestamp)
         binds.append(consumerKey)
         binds.append(nonce)
-        binds.append(timestamp)
         AuditColumns.bind(audit, &binds)
         return binds
     }

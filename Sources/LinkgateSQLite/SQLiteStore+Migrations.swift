@@ -200,6 +200,24 @@ extension SQLiteStore {
             // keeps both.
             try db.execute(sql: "DROP INDEX IF EXISTS audit_subject")
         }
+        migrator.registerMigration("v11-time-ordered-nonces") { db in
+            // RFC 5849 §3.3: a nonce is unique per timestamp and consumer (the signature covers the
+            // timestamp, so a replay repeats it). Keyed by timestamp first, a new nonce lands on the
+            // last page of one B-tree instead of a random page of a (consumer, nonce) index plus a
+            // rowid table and a timestamp index, and pruning removes a range from the front.
+            try db.execute(sql: """
+                CREATE TABLE oauth1_nonces_by_time (
+                    timestamp    INTEGER NOT NULL,
+                    consumer_key TEXT NOT NULL,
+                    nonce        TEXT NOT NULL,
+                    PRIMARY KEY (timestamp, consumer_key, nonce)
+                ) WITHOUT ROWID;
+                INSERT OR IGNORE INTO oauth1_nonces_by_time (timestamp, consumer_key, nonce)
+                    SELECT timestamp, consumer_key, nonce FROM oauth1_nonces;
+                DROP TABLE oauth1_nonces;
+                ALTER TABLE oauth1_nonces_by_time RENAME TO oauth1_nonces;
+                """)
+        }
         return migrator
     }
 }

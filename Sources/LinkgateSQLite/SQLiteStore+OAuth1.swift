@@ -49,18 +49,19 @@ extension SQLiteStore: OAuth1Store {
     }
 
     public func deleteConsumer(key: String) async throws {
+        // Its nonces stay until they leave the window: a consumer registered again under the same
+        // key cannot be sent a replay of the old one's requests (and no scan of the nonces).
         try await write { db in
             try db.cachedStatement(sql: "DELETE FROM oauth1_consumers WHERE key = ?").execute(arguments: [key])
             guard db.changesCount == 1 else { throw StoreError.notFound }
-            try db.cachedStatement(sql: "DELETE FROM oauth1_nonces WHERE consumer_key = ?").execute(arguments: [key])
         }
         consumerCache.invalidate()
     }
 
     public func recordNonce(consumerKey: String, nonce: String, timestamp: Int64, audit: AuditEntry?) async throws -> Bool {
         try await write { db in
-            try db.executeBound("INSERT INTO oauth1_nonces (consumer_key, nonce, timestamp) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                                [.text(consumerKey), .text(nonce), .integer(timestamp)])
+            try db.executeBound("INSERT INTO oauth1_nonces (timestamp, consumer_key, nonce) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                                [.integer(timestamp), .text(consumerKey), .text(nonce)])
             guard db.changesCount == 1 else { return false }
             if let audit { try Self.insert(audit, db) }
             return true

@@ -72,7 +72,7 @@ struct PostgresNodeTests {
     func concurrentMigrations() async throws {
         let nodes = try await TestStore.nodes(4)
         #expect(try await nodes[3].postgres!.migrate().isEmpty)
-        #expect(try await nodes[0].postgres!.appliedMigrations() == ["v1-initial", "v2-user-directory", "v3-openid-connect"])
+        #expect(try await nodes[0].postgres!.appliedMigrations() == ["v1-initial", "v2-user-directory", "v3-openid-connect", "v4-time-ordered-nonces"])
     }
 
     @Test("a code redeemed concurrently on two nodes succeeds exactly once, and the replays revoke its tokens (30 rounds)")

@@ -141,15 +141,25 @@ struct VerifierTests {
         }
     }
 
-    @Test("a nonce works once per consumer; pruning keeps only the window", arguments: TestBackend.all)
+    @Test("a nonce works once per consumer and timestamp (RFC 5849 §3.3); pruning keeps only the window",
+          arguments: TestBackend.all)
     func nonces(backend: TestBackend) async throws {
         let h = try await Harness(backend)
         let request = try h.signer.request(nonce: "once")
         _ = try await h.verifier.verify(request)
         await expectProblem(.nonceUsed) { _ = try await h.verifier.verify(request) }
         await expectProblem(.nonceUsed) { _ = try await h.verifier.verify(try h.signer.request(nonce: "once")) }
+        // Another timestamp needs another signature, so it is another request, not a replay.
+        _ = try await h.verifier.verify(try h.signer.request(timestamp: h.clock.now - 1, nonce: "once"))
+        await expectProblem(.nonceUsed) {
+            _ = try await h.verifier.verify(try h.signer.request(timestamp: h.clock.now - 1, nonce: "once"))
+        }
         for i in 0..<50 { _ = try await h.verifier.verify(try h.signer.request(nonce: "n\(i)")) }
-        h.clock.advance(301)
+        // Only nonces older than the window go: the one of `now - 1` stays 1 s longer.
+        h.clock.advance(300)
+        #expect(try await h.store.pruneOAuth1(now: h.clock.now, nonceWindow: RequestVerifier.timestampWindow) == 1)
+        await expectProblem(.nonceUsed) { _ = try await h.verifier.verify(request) }
+        h.clock.advance(1)
         #expect(try await h.store.pruneOAuth1(now: h.clock.now, nonceWindow: RequestVerifier.timestampWindow) == 51)
     }
 
