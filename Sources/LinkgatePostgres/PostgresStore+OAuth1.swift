@@ -67,7 +67,7 @@ extension PostgresStore: OAuth1Store {
     }
 
     public func token(digest: String) async throws -> OAuth1TokenRecord? {
-        try await rows("SELECT * FROM oauth1_tokens WHERE digest = \(digest)").record(StoredRecords.oauth1Token)
+        try await rows(OAuth1TokenByDigest(digest: digest)).record(StoredRecords.oauth1Token)
     }
 
     public func decideRequestToken(digest: String, userName: String, approve: Bool, verifierDigest: String?, now: Int64) async throws -> OAuth1TokenRecord? {
@@ -156,6 +156,19 @@ extension PostgresStore: OAuth1Store {
                 \(token.verifierDigest), \(token.authorization.rawValue), \(token.sessionHandleDigest), \(token.issuedAt),
                 \(token.expiresAt), \(token.lastUsedAt))
         """
+    }
+}
+
+/// Every 3LO request's token read.
+struct OAuth1TokenByDigest: PreparedLookup {
+    static let name = "linkgate_oauth1_token_v1"
+    static let sql = "SELECT * FROM oauth1_tokens WHERE digest = $1"
+    var digest: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(digest)
+        return binds
     }
 }
 

@@ -32,7 +32,7 @@ extension PostgresStore: OAuth2GrantStore {
     /// redemption makes that statement spend nothing: this one is then the replay (RFC 6749 §4.1.2).
     public func redeemCode(digest: String, clientId: String, now: Int64,
                            issue: @escaping @Sendable (AuthorizationCodeRecord) throws -> [TokenRecord]) async throws -> CodeRedemption {
-        guard let row = try await rows("SELECT * FROM oauth2_codes WHERE digest = \(digest) AND client_id = \(clientId)").first else {
+        guard let row = try await rows(CodeOfClient(digest: digest, clientId: clientId)).first else {
             return .invalid
         }
         let record = try StoredRecords.code(NamedRow(row))
@@ -76,9 +76,7 @@ extension PostgresStore: OAuth2GrantStore {
     /// Like `redeemCode`: read, build the replacements, then rotate and insert in one guarded statement.
     public func rotateRefreshToken(digest: String, clientId: String, now: Int64,
                                    replacements: @escaping @Sendable (TokenRecord) -> [TokenRecord]) async throws -> RefreshRotation {
-        guard let row = try await rows("""
-            SELECT * FROM oauth2_tokens WHERE digest = \(digest) AND kind = 'refresh' AND client_id = \(clientId)
-            """).first else { return .invalid }
+        guard let row = try await rows(RefreshTokenOfClient(digest: digest, clientId: clientId)).first else { return .invalid }
         let named = NamedRow(row)
         let old = try StoredRecords.token(named)
         if try named.optionalInteger("rotated_at") != nil { return try await revokeFamilyOfRotatedToken(digest: digest, clientId: clientId) }
@@ -310,6 +308,36 @@ struct LiveToken: PreparedLookup {
         var binds = PostgresBindings()
         binds.append(digest)
         binds.append(now)
+        return binds
+    }
+}
+
+/// The code exchange's read, before the closure that checks PKCE and builds the tokens.
+struct CodeOfClient: PreparedLookup {
+    static let name = "linkgate_code_of_client_v1"
+    static let sql = "SELECT * FROM oauth2_codes WHERE digest = $1 AND client_id = $2"
+    var digest: String
+    var clientId: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(digest)
+        binds.append(clientId)
+        return binds
+    }
+}
+
+/// The refresh grant's read, before the closure that builds the replacements.
+struct RefreshTokenOfClient: PreparedLookup {
+    static let name = "linkgate_refresh_token_of_client_v1"
+    static let sql = "SELECT * FROM oauth2_tokens WHERE digest = $1 AND kind = 'refresh' AND client_id = $2"
+    var digest: String
+    var clientId: String
+
+    func makeBindings() throws -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(digest)
+        binds.append(clientId)
         return binds
     }
 }

@@ -4,6 +4,10 @@ Both servers run side by side on fresh SQLite files, each seeded like scripts/be
 one is under load at a time. Rounds alternate the order (A B, B A, ...), so drift of the machine
 (other load, CPU frequency) falls on both alike. Prints, per scenario, each binary's median
 req/s ratio to its own GET /status and median server CPU µs per request, and B/A of each.
+
+With --postgres ADMIN_URL (a superuser of a PostgreSQL cluster on this machine, e.g. the one
+scripts/pg-test-cluster starts), each server gets a fresh database of that cluster instead
+(linkgate_ab_a, linkgate_ab_b: dropped first), and the cluster's CPU µs per request is printed too.
 """
 import argparse
 import os
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 
@@ -49,12 +54,36 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(binary, workdir, port, password):
-    env = dict(os.environ, LINKGATE_ADMIN_PASSWORD=password, LINKGATE_LOG_LEVEL="warning")
+def psql(admin_url, query):
+    """One statement as the cluster's superuser (the password in the environment, not on the command line)."""
+    url = urlsplit(admin_url)
+    conninfo = f"host={url.hostname} port={url.port} user={unquote(url.username)} dbname={url.path.lstrip('/')}"
+    proc = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo, "-c", query],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PGPASSWORD": unquote(url.password or ""), "PGOPTIONS": "-c client_min_messages=warning"})
+    if proc.returncode != 0:
+        raise SystemExit(f"psql failed: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def fresh_database(admin_url, name):
+    """A new, empty database `name` on the admin's cluster; returns its URL (same role)."""
+    psql(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(admin_url, f"CREATE DATABASE {name}")
+    return urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
+
+
+def postmaster_pid(admin_url):
+    with open(os.path.join(psql(admin_url, "SHOW data_directory"), "postmaster.pid")) as f:
+        return int(f.readline())
+
+
+def start(binary, workdir, port, password, database=None):
+    env = dict(os.environ, LINKGATE_ADMIN_PASSWORD=password, LINKGATE_LOG_LEVEL="warning",
+               LINKGATE_DATABASE=database or os.path.join(workdir, "linkgate.sqlite"))
     log = open(os.path.join(workdir, "linkgate.log"), "wb")
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--port", str(port), "--database",
-                             os.path.join(workdir, "linkgate.sqlite"), "--base-url", url], stdout=log,
+    proc = subprocess.Popen([binary, "serve", "--host", "127.0.0.1", "--port", str(port), "--base-url", url], stdout=log,
                             stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -76,7 +105,9 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--scenarios", default="status,introspect,myself-bearer,cc-token")
+    ap.add_argument("--postgres", metavar="ADMIN_URL", help="run both servers on PostgreSQL (see above)")
     args = ap.parse_args()
+    db_pid = postmaster_pid(args.postgres) if args.postgres else None
     wanted = set(args.scenarios.split(",")) | {"status"}
     scenarios = [s for s in SCENARIOS if s[0] in wanted]
     work = tempfile.mkdtemp(prefix="linkgate-ab.")
@@ -86,7 +117,8 @@ def main():
             d = os.path.join(work, label)
             os.makedirs(d)
             password = secrets.token_urlsafe(18)
-            proc, url = start(binary, d, free_port(), password)
+            database = fresh_database(args.postgres, f"linkgate_ab_{label.lower()}") if args.postgres else None
+            proc, url = start(binary, d, free_port(), password, database)
             servers[label] = (proc, url, bench.seed_linkgate(url, password))
         runs = {label: {name: [] for name, *_ in scenarios} for label in servers}
         for r in range(args.rounds):
@@ -106,11 +138,15 @@ def main():
                                       datafile, 240)
                     res = bench.run_wrk(url, name, method, path, headers(seed), body(seed) if body else None,
                                         datafile=datafile, kind=kind,
-                                        duration=args.duration, connections=args.connections, threads=2, pid=proc.pid)
+                                        duration=args.duration, connections=args.connections, threads=2, pid=proc.pid,
+                                        db_pid=db_pid)
                     runs[label][name].append(res)
+                    if db_pid:
+                        res["db_cpu_us_per_request"] = 1e6 * res["db_cpu_s"] / res["ok"] if res["ok"] else 0.0
+                    db = f"  PostgreSQL {res['db_cpu_us_per_request']:>6.1f} µs cpu/req" if db_pid else ""
                     print(f"round {r + 1} {label} {name:<14} {res['rps']:>9.1f} req/s  "
                           f"p99 {res['p99_ms']:>8.2f} ms  {res['server_cpu_us_per_request'] or 0:>6.1f} µs cpu/req  {res.get('write_syscalls_per_request', 0):>5.1f} writes/req "
-                          f"{res.get('kib_written_per_request', 0):>5.1f} KiB/req  errors {res['errors']}"
+                          f"{res.get('kib_written_per_request', 0):>5.1f} KiB/req{db}  errors {res['errors']}"
                           f"{'  RAN DRY' if res.get('exhausted') else ''}", flush=True)
         print("\n== medians over the rounds (ratio: req/s / the same binary's GET /status in the same round)")
         print(f"{'scenario':<14} {'A ratio':>8} {'B ratio':>8} {'B/A':>6}   {'A µs/req':>9} {'B µs/req':>9} {'B/A':>6}")
@@ -121,7 +157,11 @@ def main():
                 cpu = [x["server_cpu_us_per_request"] for x in runs[label][name]]
                 med[label] = (statistics.median(ratios), statistics.median(cpu))
             (ra, ca), (rb, cb) = med["A"], med["B"]
-            print(f"{name:<14} {ra:>8.3f} {rb:>8.3f} {rb / ra:>6.2f}   {ca:>9.1f} {cb:>9.1f} {cb / ca:>6.2f}")
+            line = f"{name:<14} {ra:>8.3f} {rb:>8.3f} {rb / ra:>6.2f}   {ca:>9.1f} {cb:>9.1f} {cb / ca:>6.2f}"
+            if db_pid:
+                da, db_ = (statistics.median(x["db_cpu_us_per_request"] for x in runs[label][name]) for label in ("A", "B"))
+                line += f"   PostgreSQL µs/req A {da:.1f} B {db_:.1f}"
+            print(line)
         if "code-exchange" in wanted and "code-exchange-openid" in wanted:
             # Issue 16's figure: the openid exchange's req/s over the plain one's, per round, median.
             for label in servers:

@@ -121,12 +121,15 @@ def memory_kib(pid):
 
 
 def cpu_ticks(pid):
+    """CPU of the process tree so far. A child that exits (a PostgreSQL backend whose connection
+    a pool closed) takes its utime/stime out of the tree, and its parent gets them as cutime/cstime
+    when it reaps it: both are counted, so the total never falls."""
     total = 0
     for p in proc_tree(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])   # utime, stime
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])   # utime, stime, cutime, cstime
         except (OSError, IndexError):
             pass
     return total
