@@ -312,13 +312,13 @@ struct LiveToken: PreparedLookup {
     }
 }
 
-/// The code exchange's read, before the closure that checks PKCE and builds the tokens.
-struct CodeOfClient: PreparedLookup {
-    static let name = "linkgate_code_of_client_v1"
-    static let sql = "SELECT * FROM oauth2_codes WHERE digest = $1 AND client_id = $2"
-    var digest: String
-    var clientId: String
+/// A read of one client's row by digest (`$1`, `$2`).
+protocol LookupOfClient: PreparedLookup {
+    var digest: String { get }
+    var clientId: String { get }
+}
 
+extension LookupOfClient {
     func makeBindings() throws -> PostgresBindings {
         var binds = PostgresBindings()
         binds.append(digest)
@@ -327,19 +327,20 @@ struct CodeOfClient: PreparedLookup {
     }
 }
 
+/// The code exchange's read, before the closure that checks PKCE and builds the tokens.
+struct CodeOfClient: LookupOfClient {
+    static let name = "linkgate_code_of_client_v1"
+    static let sql = "SELECT * FROM oauth2_codes WHERE digest = $1 AND client_id = $2"
+    var digest: String
+    var clientId: String
+}
+
 /// The refresh grant's read, before the closure that builds the replacements.
-struct RefreshTokenOfClient: PreparedLookup {
+struct RefreshTokenOfClient: LookupOfClient {
     static let name = "linkgate_refresh_token_of_client_v1"
     static let sql = "SELECT * FROM oauth2_tokens WHERE digest = $1 AND kind = 'refresh' AND client_id = $2"
     var digest: String
     var clientId: String
-
-    func makeBindings() throws -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(digest)
-        binds.append(clientId)
-        return binds
-    }
 }
 
 /// Spends a code (live, unused, this client's) and stores its tokens and the link's use, in one statement.
