@@ -27,13 +27,7 @@ public enum SecureRandom {
     /// lands on the digest index's last page instead of a random one (`scripts/bench`: half the
     /// WAL bytes per token). The prefix tells when the token was issued, which is no secret.
     public static func timeOrderedToken(unixMilliseconds: UInt64) -> String {
-        let prefix = String(unsafeUninitializedCapacity: timePrefixLength) { out in
-            for i in 0..<timePrefixLength {
-                out[i] = Hex.digits[Int((unixMilliseconds >> UInt64(4 * (timePrefixLength - 1 - i))) & 0x0F)]
-            }
-            return timePrefixLength
-        }
-        return prefix + token()
+        Hex.encode(millisecondBytes(unixMilliseconds)) + token()
     }
 
     /// A time-ordered token for now.
@@ -56,6 +50,12 @@ public enum SecureRandom {
         return String(decoding: prefix, as: UTF8.self)
     }
 
+    /// The low 48 bits of `unixMilliseconds`, big-endian: the time field of a version-7 UUID and,
+    /// in hex, the prefix of a time-ordered token.
+    private static func millisecondBytes(_ unixMilliseconds: UInt64) -> [UInt8] {
+        (0..<6).map { UInt8(truncatingIfNeeded: unixMilliseconds >> (8 * (5 - $0))) }
+    }
+
     private static func unixMillisecondsNow() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
@@ -73,7 +73,7 @@ public enum SecureRandom {
     /// page per token. Never a secret: the random bits only keep ids apart.
     public static func timeOrderedUUID(unixMilliseconds: UInt64) -> String {
         var b = bytes(16)
-        for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: unixMilliseconds >> (8 * (5 - i))) }
+        b.replaceSubrange(0..<6, with: millisecondBytes(unixMilliseconds))
         b[6] = (b[6] & 0x0F) | 0x70
         b[8] = (b[8] & 0x3F) | 0x80
         return formatUUID(b)
