@@ -27,23 +27,24 @@ extension PostgresStore: OAuth2GrantStore {
             """)
     }
 
-    /// Reads the code, lets `issue` check it and build the tokens, then spends it and stores them
-    /// in one statement whose WHERE clause is the rule (live, unused, this client's). A concurrent
-    /// redemption makes that statement spend nothing: this one is then the replay (RFC 6749 §4.1.2).
-    public func redeemCode(digest: String, clientId: String, now: Int64,
-                           issue: @escaping @Sendable (AuthorizationCodeRecord) throws -> [TokenRecord]) async throws -> CodeRedemption {
-        guard let row = try await rows(CodeOfClient(digest: digest, clientId: clientId)).first else {
-            return .invalid
+    /// One statement spends the code and stores its tokens when the claim holds, the usual case
+    /// (`RedeemClaimedCode`: one round trip). Otherwise the code is read to say why: unknown or
+    /// expired, spent before (a replay, which revokes its family: RFC 6749 §4.1.2; a concurrent
+    /// redemption that won makes this one the replay), or the claim's own error, which leaves the
+    /// code unspent for its rightful holder.
+    public func redeemCode(digest: String, clientId: String, now: Int64, claim: CodeClaim) async throws -> CodeRedemption {
+        if let row = try await rows(RedeemClaimedCode(digest: digest, clientId: clientId, now: now, claim: claim)).first {
+            return .redeemed(try StoredRecords.code(NamedRow(row)))
         }
+        guard let row = try await rows(CodeOfClient(digest: digest, clientId: clientId)).first else { return .invalid }
         let record = try StoredRecords.code(NamedRow(row))
         if try NamedRow(row).optionalInteger("used_at") != nil { return try await revokeFamilyOfSpentCode(digest: digest, clientId: clientId) }
         guard record.expiresAt > now else { return .invalid }
-        // A throw here (wrong verifier or redirect URI) leaves the code unspent for its rightful holder.
-        let tokens = try issue(record)
-        let spent = try await rows(RedeemCode(digest: digest, clientId: clientId, now: now, consentUser: record.userName,
-                                               tokens: TokenColumns(tokens))).scalar(Int64.self) ?? 0
-        if spent == 1 { return .redeemed(record) }
-        return try await revokeFamilyOfSpentCode(digest: digest, clientId: clientId)
+        try claim.check(record)
+        // Live, unused, and the claim holds, yet the statement spent nothing: `CodeClaim.matches`
+        // and `check` disagree. Refuse rather than spend by a rule the statement did not apply.
+        logger.error("an authorization code's claim passed its check but not the spending statement's comparison")
+        return .invalid
     }
 
     /// A second redemption: everything the code produced is revoked (RFC 6749 §4.1.2).
@@ -327,7 +328,7 @@ extension LookupOfClient {
     }
 }
 
-/// The code exchange's read, before the closure that checks PKCE and builds the tokens.
+/// The code exchange's read when the spend found nothing: it tells why.
 struct CodeOfClient: LookupOfClient {
     static let name = "linkgate_code_of_client_v1"
     static let sql = "SELECT * FROM oauth2_codes WHERE digest = $1 AND client_id = $2"
@@ -343,30 +344,45 @@ struct RefreshTokenOfClient: LookupOfClient {
     var clientId: String
 }
 
-/// Spends a code (live, unused, this client's) and stores its tokens and the link's use, in one statement.
-struct RedeemCode: PreparedLookup {
-    static let name = "linkgate_redeem_code_v2"
+/// Spends a code that is live, unused, this client's and satisfies the claim (`CodeClaim.matches`:
+/// the same redirect URI, a (challenge, method) pair the verifier answers), and stores its tokens
+/// and the link's use, in one statement. The tokens take the code's grant, as `CodeClaim.tokens(for:)`
+/// does. Returns the spent code's row, or none.
+struct RedeemClaimedCode: PreparedLookup {
+    static let name = "linkgate_redeem_claimed_code_v1"
     static let sql = """
         WITH spent AS (UPDATE oauth2_codes SET used_at = $3
-                       WHERE digest = $1 AND client_id = $2 AND used_at IS NULL AND expires_at > $3
-                       RETURNING 1),
-             issued AS (\(TokenColumns.insert(from: "spent", first: 5))),
-             \(TokenColumns.recordUse(after: "spent", clientId: "$2", consentUser: "$4::text", now: "$3"))
-        SELECT count(*) FROM spent
+                       WHERE digest = $1 AND client_id = $2 AND used_at IS NULL AND expires_at > $3 AND redirect_uri = $4
+                         AND (coalesce(code_challenge, ''), coalesce(code_challenge_method, ''))
+                             IN (SELECT * FROM unnest($5::text[], $6::text[]))
+                       RETURNING *),
+             issued AS (INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at,
+                                                   openid_scope, auth_time)
+                        SELECT t.digest, t.kind, c.family_id, c.client_id, c.user_name, c.scope, $7, t.issued_at, t.expires_at,
+                               c.openid_scope, c.auth_time
+                        FROM spent c, unnest($8::text[], $9::text[], $10::int8[], $11::int8[]) AS t(digest, kind, issued_at, expires_at)),
+             \(TokenColumns.recordUse(after: "spent", clientId: "$2", consentUser: "(SELECT user_name FROM spent)", now: "$3"))
+        SELECT * FROM spent
         """
     var digest: String
     var clientId: String
     var now: Int64
-    var consentUser: String
-    var tokens: TokenColumns
+    var claim: CodeClaim
 
     func makeBindings() throws -> PostgresBindings {
         var binds = PostgresBindings()
         binds.append(digest)
         binds.append(clientId)
         binds.append(now)
-        binds.append(consentUser)
-        tokens.bind(&binds)
+        binds.append(claim.redirectURI)
+        let accepted = claim.acceptedChallenges
+        binds.append(accepted.map(\.challenge))
+        binds.append(accepted.map(\.method))
+        binds.append(TokenMode.user.rawValue)
+        binds.append(claim.tokens.map(\.digest))
+        binds.append(claim.tokens.map(\.kind.rawValue))
+        binds.append(claim.tokens.map(\.issuedAt))
+        binds.append(claim.tokens.map(\.expiresAt))
         return binds
     }
 }

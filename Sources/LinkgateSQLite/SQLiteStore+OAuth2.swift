@@ -19,18 +19,17 @@ extension SQLiteStore: OAuth2GrantStore {
         }
     }
 
-    public func redeemCode(digest: String, clientId: String, now: Int64,
-                           issue: @escaping @Sendable (AuthorizationCodeRecord) throws -> [TokenRecord]) async throws -> CodeRedemption {
+    public func redeemCode(digest: String, clientId: String, now: Int64, claim: CodeClaim) async throws -> CodeRedemption {
         try await write { db in
             // Spend the code only if it is live and this client's; RETURNING tells whether it was.
-            // Its tokens go in with it: a throw from `issue` undoes the spend (the job's savepoint).
+            // Its tokens go in with it: a throw from the claim's check undoes the spend (the job's savepoint).
             if let record = try db.firstBound("""
                 UPDATE oauth2_codes SET used_at = ?
                 WHERE digest = ? AND client_id = ? AND used_at IS NULL AND expires_at > ?
                 RETURNING *
                 """, [.integer(now), .text(digest), .text(clientId), .integer(now)], StoredRecords.code) {
-                let tokens = try issue(record)
-                for token in tokens { try Self.insert(token, db) }
+                try claim.check(record)
+                for token in claim.tokens(for: record) { try Self.insert(token, db) }
                 try Self.recordUse(db, clientId: clientId, consentUser: record.userName, now: now)
                 return .redeemed(record)
             }

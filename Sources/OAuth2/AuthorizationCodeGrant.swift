@@ -26,15 +26,12 @@ struct AuthorizationCodeGrant: Sendable {
         // revoke (RFC 6749 §4.1.2, §10.5). The tokens and the verifier's transform are made
         // first: what runs inside the store operation (SQLite's serial writer) only compares.
         let access = FreshToken(), refresh = FreshToken()
-        let issuer = self.issuer, clientId = client.clientId
+        let claim = CodeClaim(redirectURI: redirectURI, proof: proof,
+                              tokens: issuer.drafts(access: access, refresh: refresh, now: now))
+        let clientId = client.clientId
         // A code whose user lost admin rights or was deleted is gone already (the user store voids it).
-        let redemption = try await grants.redeemCode(digest: digest, clientId: clientId, now: now) { record in
-            // A refused exchange throws here, which undoes the spend: the code stays for its rightful holder.
-            try Self.check(record, redirectURI: redirectURI, proof: proof)
-            return issuer.records(access: access, refresh: refresh, familyId: record.familyId, clientId: clientId,
-                                  userName: record.userName, accessScope: record.scope, refreshScope: record.scope, mode: .user, now: now,
-                                  accessOpenID: record.openID, refreshOpenID: record.openID, authTime: record.authTime)
-        }
+        // A claim the code refuses leaves it unspent for its rightful holder.
+        let redemption = try await grants.redeemCode(digest: digest, clientId: clientId, now: now, claim: claim)
         switch redemption {
         case .redeemed(let record):
             var response = issuer.response(access: access, refresh: refresh, scope: record.scope, mode: .user)
@@ -51,26 +48,6 @@ struct AuthorizationCodeGrant: Sendable {
             throw OAuthError.invalidGrant("the authorization code was already used; the tokens issued for it are revoked")
         case .invalid:
             throw OAuthError.invalidGrant("the authorization code is invalid, expired, or was issued to another client")
-        }
-    }
-
-    /// RFC 6749 §4.1.3 (the same redirect_uri) and RFC 7636 §4.6 (the verifier answers the challenge).
-    static func check(_ record: AuthorizationCodeRecord, redirectURI: String?, proof: PKCE.Proof?) throws {
-        guard redirectURI == record.redirectURI else {
-            throw OAuthError.invalidGrant("redirect_uri does not match the authorization request")
-        }
-        switch (record.codeChallenge, record.codeChallengeMethod, proof) {
-        case (nil, _, nil):
-            break
-        case (nil, _, .some):
-            // RFC 9700 §2.1.1: a verifier without a challenge is a PKCE downgrade attempt.
-            throw OAuthError.invalidGrant("code_verifier was sent but the authorization request had no code_challenge")
-        case (.some, _, nil):
-            throw OAuthError.invalidGrant("code_verifier is required for this code")
-        case (.some(let challenge), let method, .some(let proof)):
-            guard proof.answers(challenge, method: method ?? .plain) else {
-                throw OAuthError.invalidGrant("code_verifier does not match the code_challenge")
-            }
         }
     }
 }

@@ -84,6 +84,28 @@ public struct TokenRecord: Sendable, Equatable {
     }
 }
 
+/// A token as minted, before it is tied to a grant.
+public struct TokenDraft: Sendable, Equatable {
+    public let digest: String
+    public let kind: TokenRecord.Kind
+    public let issuedAt: Int64
+    public let expiresAt: Int64
+
+    public init(digest: String, kind: TokenRecord.Kind, issuedAt: Int64, expiresAt: Int64) {
+        self.digest = digest
+        self.kind = kind
+        self.issuedAt = issuedAt
+        self.expiresAt = expiresAt
+    }
+
+    /// The token as stored for a grant.
+    func record(familyId: String, clientId: String, userName: String?, scope: Scope, mode: TokenMode,
+                openID: OpenIDScope?, authTime: Int64?) -> TokenRecord {
+        TokenRecord(digest: digest, kind: kind, familyId: familyId, clientId: clientId, userName: userName, scope: scope,
+                    mode: mode, issuedAt: issuedAt, expiresAt: expiresAt, openID: openID, authTime: authTime)
+    }
+}
+
 /// A user's remembered consent to a client: an "authorized application" (INTERFACE §9).
 public struct ConsentRecord: Sendable, Equatable {
     public var id: String
@@ -131,11 +153,10 @@ public enum RefreshRotation: Sendable, Equatable {
 /// code and rotating a refresh token decide and write atomically (RFC 6749 §10.5, RFC 9700 §4.14.2).
 public protocol OAuth2GrantStore: Sendable {
     func saveCode(_ code: AuthorizationCodeRecord) async throws
-    /// Spends the code if it is live and belongs to `clientId`, and stores the tokens `issue`
-    /// builds from it, in one transaction; if `issue` throws, nothing changes and the error
-    /// propagates. On a second redemption revokes its family.
-    func redeemCode(digest: String, clientId: String, now: Int64,
-                    issue: @escaping @Sendable (AuthorizationCodeRecord) throws -> [TokenRecord]) async throws -> CodeRedemption
+    /// Spends the code if it is live, belongs to `clientId` and `claim.check` accepts it, and
+    /// stores `claim.tokens(for:)` it, in one transaction; if the check throws, nothing changes and
+    /// its error propagates. On a second redemption revokes its family.
+    func redeemCode(digest: String, clientId: String, now: Int64, claim: CodeClaim) async throws -> CodeRedemption
     /// Stores freshly issued tokens, marks the client (and the user's consent) as used, and
     /// appends `audit`, all in one transaction. With `assertion`, its `jti` is spent in the same
     /// transaction (RFC 7523 §3 item 7): if it was used before, nothing is stored and the result is false.

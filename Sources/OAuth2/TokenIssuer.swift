@@ -84,15 +84,20 @@ struct TokenIssuer: Sendable {
     func records(access: FreshToken, refresh: FreshToken?, familyId: String, clientId: String, userName: String?,
                  accessScope: Scope, refreshScope: Scope, mode: TokenMode, now: Int64,
                  accessOpenID: OpenIDScope? = nil, refreshOpenID: OpenIDScope? = nil, authTime: Int64? = nil) -> [TokenRecord] {
-        var records = [TokenRecord(digest: access.digest, kind: .access, familyId: familyId, clientId: clientId,
-                                   userName: userName, scope: accessScope, mode: mode, issuedAt: now,
-                                   expiresAt: now + config.accessTokenLifetime, openID: accessOpenID, authTime: authTime)]
-        if let refresh {
-            records.append(TokenRecord(digest: refresh.digest, kind: .refresh, familyId: familyId, clientId: clientId,
-                                       userName: userName, scope: refreshScope, mode: mode, issuedAt: now,
-                                       expiresAt: now + config.refreshTokenLifetime, openID: refreshOpenID, authTime: authTime))
+        drafts(access: access, refresh: refresh, now: now).map { draft in
+            let isAccess = draft.kind == .access
+            return draft.record(familyId: familyId, clientId: clientId, userName: userName, scope: isAccess ? accessScope : refreshScope,
+                                mode: mode, openID: isAccess ? accessOpenID : refreshOpenID, authTime: authTime)
         }
-        return records
+    }
+
+    /// The access token (and refresh token) issued at `now`, before they are tied to a grant.
+    func drafts(access: FreshToken, refresh: FreshToken?, now: Int64) -> [TokenDraft] {
+        var drafts = [TokenDraft(digest: access.digest, kind: .access, issuedAt: now, expiresAt: now + config.accessTokenLifetime)]
+        if let refresh {
+            drafts.append(TokenDraft(digest: refresh.digest, kind: .refresh, issuedAt: now, expiresAt: now + config.refreshTokenLifetime))
+        }
+        return drafts
     }
 
     func response(access: FreshToken, refresh: FreshToken?, scope: Scope, mode: TokenMode) -> TokenResponse {

@@ -85,8 +85,11 @@ struct PostgresNodeTests {
                 for attempt in 0..<8 {
                     let node = attempt % 2 == 0 ? a.store : b.store
                     group.addTask {
-                        let issued = Self.tokens(for: code)
-                        let outcome = try await node.redeemCode(digest: code.digest, clientId: client.clientId, now: Self.now) { _ in issued }
+                        let claim = CodeClaim(redirectURI: code.redirectURI, proof: nil, tokens: [.access, .refresh].map {
+                            TokenDraft(digest: SecureRandom.hex(16), kind: $0, issuedAt: Self.now, expiresAt: Self.now + 3600)
+                        })
+                        let outcome = try await node.redeemCode(digest: code.digest, clientId: client.clientId, now: Self.now, claim: claim)
+                        let issued = claim.tokens(for: code)
                         return (outcome, issued)
                     }
                 }

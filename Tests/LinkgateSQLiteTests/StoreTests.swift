@@ -2,6 +2,7 @@ import Foundation
 import LinkgateCore
 import LinkgateCrypto
 import OAuth1
+import OAuth2
 import StoreTestSupport
 import Testing
 @testable import LinkgateSQLite
@@ -46,6 +47,56 @@ struct StoreTests {
     @Test("an unopenable path gives a clear error")
     func unopenable() {
         #expect(throws: SQLiteStoreError.self) { try SQLiteStore(path: "/nonexistent-folder/x/linkgate.sqlite") }
+    }
+
+    @Test("a code is spent exactly when its claim's check passes (PostgreSQL compares columns in the spending statement instead): a refused claim throws check's error and leaves the code for the right one, whose stored tokens take the code's grant",
+          arguments: TestBackend.all)
+    func codeClaims(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        let store = testStore.store
+        try await store.createUser(makeUser("alice"))
+        let client = makeClient("Jira")
+        try await store.createClient(client)
+        let now: Int64 = 1_800_000_000
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", other = "q+/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN="
+        let s256 = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"   // of `verifier`, RFC 7636 Appendix B
+        let held: [(String?, PKCE.Method?)] = [(nil, nil), (s256, .s256), (s256, .plain), (s256, nil), (verifier, .plain), (verifier, nil),
+                                               (verifier, .s256), (other, .plain), (other, .s256)]
+        var redeemed = 0
+        for (challenge, method) in held {
+            let code = AuthorizationCodeRecord(digest: Digest.tokenKey(of: SecureRandom.timeOrderedToken()), familyId: SecureRandom.uuid(),
+                                               clientId: client.clientId, userName: "alice", redirectURI: "https://a.example/cb", scope: .write,
+                                               codeChallenge: challenge, codeChallengeMethod: method, issuedAt: now, expiresAt: now + 600,
+                                               openID: OpenIDScope(email: true), nonce: "n", authTime: now - 5)
+            try await store.saveCode(code)
+            var claims: [CodeClaim] = []
+            for redirect in ["https://a.example/cb", "https://a.example/cb2", nil] {
+                for proof in [nil, PKCE.Proof(verifier: verifier)!, PKCE.Proof(verifier: other)!] {
+                    claims.append(CodeClaim(redirectURI: redirect, proof: proof, tokens: [.access, .refresh].map {
+                        TokenDraft(digest: Digest.tokenKey(of: SecureRandom.timeOrderedToken()), kind: $0, issuedAt: now,
+                                   expiresAt: now + ($0 == .access ? 3600 : 86400))
+                    }))
+                }
+            }
+            // The refused claims first: each must leave the code for the one that holds, if any.
+            let label = "\(challenge ?? "none") \(method?.rawValue ?? "-")"
+            for claim in claims.filter({ (try? $0.check(code)) == nil }) + claims.filter({ (try? $0.check(code)) != nil }) {
+                do {
+                    try claim.check(code)
+                } catch {
+                    await #expect(throws: error as! OAuthError, "\(label)") {
+                        try await store.redeemCode(digest: code.digest, clientId: client.clientId, now: now, claim: claim)
+                    }
+                    continue
+                }
+                #expect(try await store.redeemCode(digest: code.digest, clientId: client.clientId, now: now, claim: claim) == .redeemed(code), "\(label)")
+                for expected in claim.tokens(for: code) {
+                    #expect(try await store.liveToken(digest: expected.digest, now: now) == expected, "\(label)")
+                }
+                redeemed += 1
+            }
+        }
+        #expect(redeemed == 5)
     }
 
     @Test("users: create, read, list, names unique case-insensitively", arguments: TestBackend.all)

@@ -61,6 +61,61 @@ struct PKCETests {
     }
 }
 
+@Suite("A token request's claim on a code (RFC 6749 §4.1.3, RFC 7636 §4.6)")
+struct CodeClaimTests {
+    static let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    static let other = "q+/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN="
+
+    static func code(challenge: String?, method: PKCE.Method?) -> AuthorizationCodeRecord {
+        AuthorizationCodeRecord(digest: "d", familyId: "f", clientId: "c", userName: "alice", redirectURI: "https://a.example/cb",
+                                scope: .write, codeChallenge: challenge, codeChallengeMethod: method, issuedAt: 1, expiresAt: 2,
+                                openID: nil, nonce: nil, authTime: 7)
+    }
+
+    @Test("the column comparison a store's statement makes (matches) accepts exactly the codes check accepts")
+    func matchesIsCheck() throws {
+        let s256 = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"   // RFC 7636 Appendix B
+        let challenges: [(name: String, value: String?)] = [("none", nil), ("S256(dB)", s256), ("dB", Self.verifier),
+                                                             ("S256(q+)", Base64URL.encode(Digest.sha256(Self.other))), ("q+", Self.other)]
+        let methods: [PKCE.Method?] = [nil, .s256, .plain]
+        let proofs = [nil, PKCE.Proof(verifier: Self.verifier)!, PKCE.Proof(verifier: Self.other)!]
+        var accepted: [String] = []
+        for challenge in challenges {
+            for method in methods {
+                let code = Self.code(challenge: challenge.value, method: method)
+                for redirect in ["https://a.example/cb", "https://a.example/cb/", nil] {
+                    for proof in proofs {
+                        let claim = CodeClaim(redirectURI: redirect, proof: proof, tokens: [])
+                        let checked = (try? claim.check(code)) != nil
+                        let label = "\(challenge.name) \(method?.rawValue ?? "-") \(proof.map { String($0.verifier.prefix(2)) } ?? "-")"
+                        #expect(claim.matches(code) == checked, "\(label) \(redirect ?? "-")")
+                        if checked { accepted.append(label) }
+                    }
+                }
+            }
+        }
+        // What passes, with the code's own redirect URI only: no challenge without a verifier (any
+        // method), a verifier's S256 transform under S256, a verifier itself as plain or with no method.
+        #expect(accepted.sorted() == ["none - -", "none S256 -", "none plain -", "S256(dB) S256 dB", "dB - dB", "dB plain dB",
+                                      "S256(q+) S256 q+", "q+ - q+", "q+ plain q+"].sorted())
+    }
+
+    @Test("the tokens take the code's grant and act for its user")
+    func tokensInheritTheGrant() {
+        var code = Self.code(challenge: nil, method: nil)
+        code.openID = OpenIDScope(email: true)
+        let claim = CodeClaim(redirectURI: code.redirectURI, proof: nil, tokens: [
+            TokenDraft(digest: "a1", kind: .access, issuedAt: 10, expiresAt: 20), TokenDraft(digest: "r1", kind: .refresh, issuedAt: 10, expiresAt: 30),
+        ])
+        #expect(claim.tokens(for: code) == [
+            TokenRecord(digest: "a1", kind: .access, familyId: "f", clientId: "c", userName: "alice", scope: .write, mode: .user,
+                        issuedAt: 10, expiresAt: 20, openID: code.openID, authTime: 7),
+            TokenRecord(digest: "r1", kind: .refresh, familyId: "f", clientId: "c", userName: "alice", scope: .write, mode: .user,
+                        issuedAt: 10, expiresAt: 30, openID: code.openID, authTime: 7),
+        ])
+    }
+}
+
 @Suite("Scope requests (INTERFACE §4)")
 struct ScopeRequestTests {
     let alice = User(name: "alice", displayName: "a", email: nil, admin: false, passwordHash: "", createdAt: 0)
