@@ -266,6 +266,16 @@ struct LifecycleTests {
         #expect(try await h.store.clientUsage(now: h.clock.now)[h.jira.clientId] == LinkUsage(activeTokens: 0, lastUsedAt: used))
     }
 
+    @Test("a client_credentials token is stored with its audit entry and marks its link used", arguments: TestBackend.all)
+    func clientCredentialsRecords(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
+        let tokens = try await h.server.token(OAuthParameters([("grant_type", "client_credentials"), ("scope", "READ")]), authorization: h.jiraAuth)
+        #expect(try await h.isActive(tokens.accessToken))
+        #expect(try await h.store.clientUsage(now: h.clock.now)[h.jira.clientId] == LinkUsage(activeTokens: 1, lastUsedAt: h.clock.now))
+        let issued = try await h.store.auditEntries(AuditQuery(action: AuditAction.tokenIssue))
+        #expect(issued.count == 1 && issued.first?.client == h.jira.clientId)
+    }
+
     @Test("RFC 7662: active tokens carry who, what and until when; expired ones are inactive", arguments: TestBackend.all)
     func introspection(backend: TestBackend) async throws {
         let h = try await Harness(backend)
