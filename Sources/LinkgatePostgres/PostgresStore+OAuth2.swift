@@ -268,12 +268,17 @@ struct TokenColumns: Sendable {
         """
     }
 
+    /// The head of every token insert: each statement supplies the eleven values in this order.
+    static let insertInto = """
+        INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at,
+                                   openid_scope, auth_time)
+        """
+
     /// `INSERT … SELECT` of the tokens whose arrays are parameters `$first…$first+10`, once per row of `source`.
     static func insert(from source: String, first: Int) -> String {
         let p = (first..<first + 11).map { "$\($0)" }
         return """
-            INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at,
-                                       openid_scope, auth_time)
+            \(insertInto)
             SELECT t.digest, t.kind, t.family_id, t.client_id, NULLIF(t.user_name, ''), t.scope, t.mode, t.issued_at, t.expires_at,
                    NULLIF(t.openid_scope, ''), NULLIF(t.auth_time, 0)
             FROM \(source), unnest(\(p[0])::text[], \(p[1])::text[], \(p[2])::text[], \(p[3])::text[], \(p[4])::text[],
@@ -369,8 +374,7 @@ struct RedeemClaimedCode: PreparedLookup {
                          AND (coalesce(code_challenge, ''), coalesce(code_challenge_method, ''))
                              IN (SELECT * FROM unnest($5::text[], $6::text[]))
                        RETURNING *),
-             issued AS (INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at,
-                                                   openid_scope, auth_time)
+             issued AS (\(TokenColumns.insertInto)
                         SELECT t.digest, t.kind, c.family_id, c.client_id, c.user_name, c.scope, $7, t.issued_at, t.expires_at,
                                c.openid_scope, c.auth_time
                         FROM spent c, unnest($8::text[], $9::text[], $10::int8[], $11::int8[]) AS t(digest, kind, issued_at, expires_at)),

@@ -28,17 +28,16 @@ struct AuthorizationCodeGrant: Sendable {
         let access = FreshToken(), refresh = FreshToken()
         let claim = CodeClaim(redirectURI: redirectURI, proof: proof,
                               tokens: issuer.drafts(access: access, refresh: refresh, now: now))
-        let clientId = client.clientId
         // A code whose user lost admin rights or was deleted is gone already (the user store voids it).
         // A claim the code refuses leaves it unspent for its rightful holder.
-        let redemption = try await grants.redeemCode(digest: digest, clientId: clientId, now: now, claim: claim)
+        let redemption = try await grants.redeemCode(digest: digest, clientId: client.clientId, now: now, claim: claim)
         switch redemption {
         case .redeemed(let record):
             var response = issuer.response(access: access, refresh: refresh, scope: record.scope, mode: .user)
             if let openID = record.openID {
                 // OIDC Core §3.1.3.3: an OIDC request's token response carries the id_token.
                 response.openID = openID
-                response.idToken = try await idTokens.idToken(userName: record.userName, clientId: clientId, openID: openID,
+                response.idToken = try await idTokens.idToken(userName: record.userName, clientId: client.clientId, openID: openID,
                                                               authTime: record.authTime, nonce: record.nonce, accessToken: access.value, now: now)
             }
             return response

@@ -154,7 +154,7 @@ public enum RefreshRotation: Sendable, Equatable {
 public protocol OAuth2GrantStore: Sendable {
     func saveCode(_ code: AuthorizationCodeRecord) async throws
     /// Spends the code if it is live, belongs to `clientId` and `claim.check` accepts it, and
-    /// stores `claim.tokens(for:)` it, in one transaction; if the check throws, nothing changes and
+    /// stores `claim.tokens(for:)`, in one transaction; if the check throws, nothing changes and
     /// its error propagates. On a second redemption revokes its family.
     func redeemCode(digest: String, clientId: String, now: Int64, claim: CodeClaim) async throws -> CodeRedemption
     /// Stores freshly issued tokens, marks the client (and the user's consent) as used, and
