@@ -56,8 +56,9 @@ public enum LinkgateMetrics {
         throttles.handle(kind) { kind in Counter(label: "linkgate_throttled_total", dimensions: [("kind", kind)]) }.increment()
     }
 
-    /// One store transaction committed: `linkgate_store_commit_duration_seconds{store}`, and for
-    /// SQLite's group commit the number of requests it carried, `linkgate_store_commit_batch_size`.
+    /// One store transaction committed: `linkgate_store_commit_duration_seconds{store}`, and for a
+    /// group commit (SQLite's writer, PostgreSQL's client-token batches) the number of requests it
+    /// carried, `linkgate_store_commit_batch_size{store}`.
     public static func storeCommit(store: String, nanoseconds: Int64, batchSize: Int? = nil) {
         guard isEnabled else { return }
         commitDurations.handle(store) { store in

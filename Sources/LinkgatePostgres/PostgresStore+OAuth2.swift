@@ -69,9 +69,9 @@ extension PostgresStore: OAuth2GrantStore {
     public func saveTokens(_ tokens: [TokenRecord], audit: AuditEntry?, spending assertion: AssertionId?) async throws -> Bool {
         let first = tokens.first
         let consentUser = first?.mode == .user ? first?.userName : nil
-        if assertion == nil, consentUser == nil, let first {
+        if assertion == nil, consentUser == nil, !tokens.isEmpty {
             // The usual client_credentials token: no assertion to spend, no consent to touch.
-            _ = try await rows(SaveClientTokens(tokens: TokenColumns(tokens), clientId: first.clientId, now: first.issuedAt, audit: audit))
+            try await saveClientTokens(tokens, audit: audit)
             return true
         }
         let stored = try await rows(SaveTokens(tokens: TokenColumns(tokens), assertion: assertion, clientId: first?.clientId,
@@ -253,18 +253,11 @@ struct TokenColumns: Sendable {
     /// (to the minute: `PostgresStore.stale`); the arguments are SQL expressions (parameters).
     static func recordUse(after source: String, clientId: String, consentUser: String, now: String) -> String {
         """
-        \(recordClientUse(after: source, clientId: clientId, now: now)),
+        used_client AS (UPDATE oauth2_clients SET last_used_at = \(now)
+                        WHERE client_id = \(clientId) AND \(PostgresStore.stale("last_used_at", now)) AND EXISTS (SELECT 1 FROM \(source))),
         used_consent AS (UPDATE oauth2_consents SET last_used_at = \(now)
                          WHERE client_id = \(clientId) AND user_name = \(consentUser) AND \(PostgresStore.stale("last_used_at", now))
                            AND EXISTS (SELECT 1 FROM \(source)))
-        """
-    }
-
-    /// The link's half of `recordUse`: one CTE.
-    static func recordClientUse(after source: String, clientId: String, now: String) -> String {
-        """
-        used_client AS (UPDATE oauth2_clients SET last_used_at = \(now)
-                        WHERE client_id = \(clientId) AND \(PostgresStore.stale("last_used_at", now)) AND EXISTS (SELECT 1 FROM \(source)))
         """
     }
 
@@ -274,14 +267,15 @@ struct TokenColumns: Sendable {
                                    openid_scope, auth_time)
         """
 
-    /// `INSERT … SELECT` of the tokens whose arrays are parameters `$first…$first+10`, once per row of `source`.
-    static func insert(from source: String, first: Int) -> String {
+    /// `INSERT … SELECT` of the tokens whose arrays are parameters `$first…$first+10`, once per row
+    /// of `source` (once, without one).
+    static func insert(from source: String? = nil, first: Int) -> String {
         let p = (first..<first + 11).map { "$\($0)" }
         return """
             \(insertInto)
             SELECT t.digest, t.kind, t.family_id, t.client_id, NULLIF(t.user_name, ''), t.scope, t.mode, t.issued_at, t.expires_at,
                    NULLIF(t.openid_scope, ''), NULLIF(t.auth_time, 0)
-            FROM \(source), unnest(\(p[0])::text[], \(p[1])::text[], \(p[2])::text[], \(p[3])::text[], \(p[4])::text[],
+            FROM \(source.map { "\($0), " } ?? "")unnest(\(p[0])::text[], \(p[1])::text[], \(p[2])::text[], \(p[3])::text[], \(p[4])::text[],
                                  \(p[5])::text[], \(p[6])::text[], \(p[7])::int8[], \(p[8])::int8[], \(p[9])::text[], \(p[10])::int8[])
                  AS t(digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at, openid_scope, auth_time)
             """
@@ -461,32 +455,6 @@ struct SaveTokens: PreparedLookup {
         binds.append(assertion?.expiresAt)
         binds.append(clientId)
         binds.append(consentUser)
-        binds.append(now)
-        AuditColumns.bind(audit, &binds)
-        tokens.bind(&binds)
-        return binds
-    }
-}
-
-/// `SaveTokens` for tokens that spend no assertion and touch no consent (client_credentials):
-/// a statement over fewer relations, so PostgreSQL's executor opens fewer tables and indexes.
-struct SaveClientTokens: PreparedLookup {
-    static let name = "linkgate_save_client_tokens_v1"
-    static let sql = """
-        WITH allowed AS (SELECT 1),
-             issued AS (\(TokenColumns.insert(from: "allowed", first: 10))),
-             \(TokenColumns.recordClientUse(after: "allowed", clientId: "$1::text", now: "$2")),
-             audited AS (\(AuditColumns.insert(from: "allowed", first: 3)))
-        SELECT count(*) FROM allowed
-        """
-    var tokens: TokenColumns
-    var clientId: String
-    var now: Int64
-    var audit: AuditEntry?
-
-    func makeBindings() throws -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(clientId)
         binds.append(now)
         AuditColumns.bind(audit, &binds)
         tokens.bind(&binds)

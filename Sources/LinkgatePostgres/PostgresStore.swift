@@ -14,7 +14,8 @@ import Synchronization
 ///   spent by one statement whose WHERE clause carries the rule, together with what it produces,
 ///   at READ COMMITTED; whole transactions are retried on SQLSTATE 40001/40P01.
 /// - Commits are durable before they are acknowledged (`synchronous_commit = on`, no UNLOGGED
-///   tables); PostgreSQL's own group commit batches concurrent writers.
+///   tables); PostgreSQL's own group commit batches concurrent writers' WAL flushes, and
+///   client_credentials tokens are batched into one statement per flush (`saveClientTokens`).
 /// - Users, clients and consumers are cached per node. Every change sends `pg_notify` inside its
 ///   transaction and every node's `ChangeListener` drops the matching cache (see `EntityCache`
 ///   for the revision guard and the TTL backstop).
@@ -50,6 +51,8 @@ public final class PostgresStore: Sendable, Service {
     let health = HealthProbe()
     /// Round trips to the database since start, for the benchmark's per-request count.
     let roundTrips = RoundTripCounter()
+    /// client_credentials tokens waiting for the next batch (`saveClientTokens`).
+    let clientTokenWrites = BatchQueue<ClientTokenWrite>(maximumBatch: 256)
     private enum RunState { case idle, waiting(CheckedContinuation<Void, Never>), started }
     private let running = Mutex<RunState>(.idle)
     private let remoteChangeHandlers = Mutex<[@Sendable (String) -> Void]>([])

@@ -1,7 +1,7 @@
 import Dispatch
 import GRDB
 import LinkgateMetrics
-import Synchronization
+import LinkgateStoreKit
 
 /// Group commit: concurrent write requests are run in one `BEGIN IMMEDIATE` transaction, each
 /// inside its own savepoint, and all resume only after that transaction's COMMIT has returned.
@@ -25,48 +25,23 @@ final class GroupCommit: Sendable {
         let done: @Sendable (Result<any Sendable, Error>) -> Void
     }
 
-    private struct Queue {
-        var jobs: [Job] = []
-        var draining = false
-    }
-
     private let writer: any DatabaseWriter
-    private let queue = Mutex(Queue())
+    private let queue: BatchQueue<Job>
     private let drainer = DispatchQueue(label: "linkgate.group-commit")
-    /// Upper bound on jobs per transaction, so one batch cannot hold the write lock for long.
-    let maximumBatch: Int
 
+    /// - Parameter maximumBatch: most jobs per transaction, so one batch cannot hold the write lock for long.
     init(writer: any DatabaseWriter, maximumBatch: Int = 256) {
         self.writer = writer
-        self.maximumBatch = maximumBatch
+        queue = BatchQueue(maximumBatch: maximumBatch)
     }
 
     /// Runs `work` in the next batch; returns once the batch is committed.
     func write<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let result: any Sendable = try await withCheckedThrowingContinuation { continuation in
             let job = Job(work: { db in try work(db) }, done: { continuation.resume(with: $0) })
-            let startDrain = queue.withLock { queue -> Bool in
-                queue.jobs.append(job)
-                guard !queue.draining else { return false }
-                queue.draining = true
-                return true
-            }
-            if startDrain { drainer.async { self.drain() } }
+            if queue.append(job) { drainer.async { self.drain() } }
         }
         return result as! T
-    }
-
-    /// Takes up to `maximumBatch` jobs; marks the queue idle when there are none, in the same lock.
-    private func nextBatch() -> [Job] {
-        queue.withLock { queue in
-            guard !queue.jobs.isEmpty else {
-                queue.draining = false
-                return []
-            }
-            let batch = Array(queue.jobs.prefix(maximumBatch))
-            queue.jobs.removeFirst(batch.count)
-            return batch
-        }
     }
 
     /// The batch's jobs back to back; nil (the transaction then rolls back) as soon as one throws.
@@ -125,7 +100,7 @@ final class GroupCommit: Sendable {
     /// Commits batches until the queue is empty; runs on `drainer`.
     private func drain() {
         while true {
-            let batch = nextBatch()
+            let batch = queue.nextBatch()
             if batch.isEmpty { return }
             let began = ContinuousClock.now
             do {

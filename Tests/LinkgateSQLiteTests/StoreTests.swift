@@ -5,6 +5,7 @@ import OAuth1
 import OAuth2
 import StoreTestSupport
 import Testing
+@testable import LinkgatePostgres
 @testable import LinkgateSQLite
 
 /// A fresh database file in a temporary folder, removed afterwards.
@@ -97,6 +98,58 @@ struct StoreTests {
             }
         }
         #expect(redeemed == 5)
+    }
+
+    @Test("concurrent client_credentials tokens are committed together (fewer PostgreSQL statements than tokens), each with its link use and its audit entry, NULL fields kept; a write at fault fails alone and leaves nothing",
+          arguments: TestBackend.all)
+    func clientTokenBatches(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        let store = testStore.store
+        let clients = [makeClient("Jira"), makeClient("Confluence")]
+        for client in clients { try await store.createClient(client) }
+        let now: Int64 = 1_800_000_000
+        func token(_ i: Int, client: String) -> TokenRecord {
+            TokenRecord(digest: Digest.tokenKey(of: "cc-\(i)"), kind: .access, familyId: SecureRandom.uuid(), clientId: client,
+                        userName: nil, scope: .read, mode: .application, issuedAt: now + Int64(i % 3), expiresAt: now + 3600)
+        }
+        func entry(_ i: Int, client: String) -> AuditEntry {
+            AuditEntry(time: now, actor: client, client: client, subject: i % 2 == 0 ? nil : "u\(i)", action: AuditAction.tokenIssue,
+                       outcome: .success, detail: i % 3 == 0 ? nil : "cc \(i)")
+        }
+        func save(_ writes: Range<Int>) async -> [Int: Bool] {
+            await withTaskGroup(of: (Int, Bool).self) { group in
+                for i in writes {
+                    group.addTask {
+                        // 120..<128 repeat a stored digest; 128..<132 name a link that does not exist.
+                        let client = i >= 128 ? "no-such-link" : clients[i % 2].clientId
+                        do {
+                            try await store.saveTokens([token(i >= 120 && i < 128 ? 0 : i, client: client)], audit: entry(i, client: client))
+                            return (i, true)
+                        } catch {
+                            return (i, false)
+                        }
+                    }
+                }
+                return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+            }
+        }
+        #expect(await save(0..<1) == [0: true])
+        let roundTripsBefore = testStore.postgres?.roundTrips.total ?? 0
+        #expect(await save(1..<100).values.allSatisfy { $0 })
+        if let postgres = testStore.postgres {
+            // Batches formed: the 99 writes took fewer statements than writes.
+            #expect(postgres.roundTrips.total - roundTripsBefore < 99)
+        }
+        #expect(await save(100..<132).filter { $0.value }.keys.sorted() == Array(100..<120))
+        for i in 0..<120 {
+            #expect(try await store.liveToken(digest: Digest.tokenKey(of: "cc-\(i)"), now: now + 1)?.clientId == clients[i % 2].clientId)
+        }
+        func fields(_ e: AuditEntry) -> String { "\([e.actor, e.client, e.subject, e.detail])" }
+        let audited = try await store.auditEntries(AuditQuery(limit: 500)).map(fields)
+        #expect(audited.sorted() == (0..<120).map { fields(entry($0, client: clients[$0 % 2].clientId)) }.sorted())
+        let usage = try await store.clientUsage(now: now + 3)
+        #expect(clients.map { usage[$0.clientId]?.activeTokens } == [60, 60])
+        #expect(clients.allSatisfy { (now...now + 2).contains(usage[$0.clientId]?.lastUsedAt ?? 0) })
     }
 
     @Test("users: create, read, list, names unique case-insensitively", arguments: TestBackend.all)

@@ -59,7 +59,7 @@ PEER_SCENARIOS = {1, 2, 3}
 # --database postgres (issue 12): PostgreSQL req/s over SQLite req/s of the same run, at least this.
 PG_RATIO_TARGETS = {1: 0.80, 2: 0.80, 3: 0.50, 4: 0.50, 5: 0.50}
 PG_READS = {1, 2}            # goal: at most one database round trip per request
-PG_WRITES = {3, 4, 5}        # goal: one (committed) transaction per request
+PG_WRITES = {3, 4, 5}        # goal: at most one (committed) transaction per request (cc tokens share theirs)
 PG_TRANSACTION_SLACK = 0.02  # background work of the node (pruning, cache reloads) inside the window
 
 
@@ -487,7 +487,7 @@ def print_postgres_summary(results, ratios, counted):
             if number in PG_READS:
                 goal = "<=1 round trip " + ("met" if rt <= 1.0 + tolerance else "NOT met")
             elif number in PG_WRITES:
-                goal = "1 transaction " + ("met" if abs(xact - 1.0) <= tolerance else "NOT met")
+                goal = "<=1 transaction " + ("met" if 0 < xact <= 1.0 + tolerance else "NOT met")
             row += f" {rt:>5.2f} {xact:>5.2f} {writing:>7.2f} {goal:<22} |"
         else:
             row += f" {'-':>5} {'-':>5} {'-':>7} {'(not counted)' if not counted else '':<22} |"
