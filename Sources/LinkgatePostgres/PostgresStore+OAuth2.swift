@@ -27,20 +27,35 @@ extension PostgresStore: OAuth2GrantStore {
             """)
     }
 
-    /// One statement spends the code and stores its tokens when the claim holds, the usual case
-    /// (`RedeemClaimedCode`: one round trip). Otherwise the code is read to say why: unknown or
-    /// expired, spent before (a replay, which revokes its family: RFC 6749 §4.1.2; a concurrent
-    /// redemption that won makes this one the replay), or the claim's own error, which leaves the
-    /// code unspent for its rightful holder.
+    /// Code exchanges go in batches (`WriteBatches`): one statement spends every code whose claim
+    /// holds and stores its tokens (`RedeemClaimedCodes`), the usual case. A code it did not spend
+    /// is then redeemed alone, which says why.
     public func redeemCode(digest: String, clientId: String, now: Int64, claim: CodeClaim) async throws -> CodeRedemption {
-        if let row = try await rows(RedeemClaimedCode(digest: digest, clientId: clientId, now: now, claim: claim)).first {
-            return .redeemed(try StoredRecords.code(NamedRow(row)))
+        try await codeRedemptions.write(CodeRedemptionRequest(digest: digest, clientId: clientId, now: now, claim: claim), on: self)
+    }
+
+    /// The code each request spent, in order; nil where its statement spent none.
+    func spendCodes(_ requests: [CodeRedemptionRequest]) async throws -> [AuthorizationCodeRecord?] {
+        var spent = [AuthorizationCodeRecord?](repeating: nil, count: requests.count)
+        for row in try await rows(RedeemClaimedCodes(requests)) {
+            let named = NamedRow(row)
+            spent[Int(try named.integer("request")) - 1] = try StoredRecords.code(named)
         }
+        return spent
+    }
+
+    /// One request: spend the code as in a batch, or read it to say why not: unknown or expired,
+    /// spent before (a replay, which revokes its family: RFC 6749 §4.1.2; a concurrent redemption
+    /// that won makes this one the replay), or the claim's own error, which leaves the code
+    /// unspent for its rightful holder.
+    func redeemCodeAlone(_ request: CodeRedemptionRequest) async throws -> CodeRedemption {
+        let (digest, clientId) = (request.digest, request.clientId)
+        if let code = try await spendCodes([request])[0] { return .redeemed(code) }
         guard let row = try await rows(CodeOfClient(digest: digest, clientId: clientId)).first else { return .invalid }
         let record = try StoredRecords.code(NamedRow(row))
         if try NamedRow(row).optionalInteger("used_at") != nil { return try await revokeFamilyOfSpentCode(digest: digest, clientId: clientId) }
-        guard record.expiresAt > now else { return .invalid }
-        try claim.check(record)
+        guard record.expiresAt > request.now else { return .invalid }
+        try request.claim.check(record)
         // Live, unused, and the claim holds, yet the statement spent nothing: `CodeClaim.matches`
         // and `check` disagree. Refuse rather than spend by a rule the statement did not apply.
         logger.error("an authorization code's claim passed its check but not the spending statement's comparison")
@@ -261,6 +276,16 @@ struct TokenColumns: Sendable {
         """
     }
 
+    /// A CTE that records each link's use at the latest `used_at` that `source` (rows of
+    /// client_id, used_at) gives it, to the minute: the batches' form of `recordUse`'s first half.
+    static func recordLinkUses(from source: String) -> String {
+        """
+        used_client AS (UPDATE oauth2_clients l SET last_used_at = u.used_at
+                        FROM (SELECT client_id, max(used_at) AS used_at FROM \(source) GROUP BY client_id) u
+                        WHERE l.client_id = u.client_id AND \(PostgresStore.stale("l.last_used_at", "u.used_at")))
+        """
+    }
+
     /// The head of every token insert: each statement supplies the eleven values in this order.
     static let insertInto = """
         INSERT INTO oauth2_tokens (digest, kind, family_id, client_id, user_name, scope, mode, issued_at, expires_at,
@@ -356,44 +381,74 @@ struct RefreshTokenOfClient: LookupOfClient {
     var clientId: String
 }
 
-/// Spends a code that is live, unused, this client's and satisfies the claim (`CodeClaim.matches`:
-/// the same redirect URI, a (challenge, method) pair the verifier answers), and stores its tokens
-/// and the link's use, in one statement. The tokens take the code's grant, as `CodeClaim.tokens(for:)`
-/// does. Returns the spent code's row, or none.
-struct RedeemClaimedCode: PreparedLookup {
-    static let name = "linkgate_redeem_claimed_code_v1"
-    static let sql = """
-        WITH spent AS (UPDATE oauth2_codes SET used_at = $3
-                       WHERE digest = $1 AND client_id = $2 AND used_at IS NULL AND expires_at > $3 AND redirect_uri = $4
-                         AND (coalesce(code_challenge, ''), coalesce(code_challenge_method, ''))
-                             IN (SELECT * FROM unnest($5::text[], $6::text[]))
-                       RETURNING *),
-             issued AS (\(TokenColumns.insertInto)
-                        SELECT t.digest, t.kind, c.family_id, c.client_id, c.user_name, c.scope, $7, t.issued_at, t.expires_at,
-                               c.openid_scope, c.auth_time
-                        FROM spent c, unnest($8::text[], $9::text[], $10::int8[], $11::int8[]) AS t(digest, kind, issued_at, expires_at)),
-             \(TokenColumns.recordUse(after: "spent", clientId: "$2", consentUser: "(SELECT user_name FROM spent)", now: "$3"))
-        SELECT * FROM spent
-        """
+/// A token request's claim on a code, waiting for its batch.
+struct CodeRedemptionRequest: Sendable {
     var digest: String
     var clientId: String
     var now: Int64
     var claim: CodeClaim
+}
+
+/// Spends each request's code if it is live, unused, the request's client's and satisfies its
+/// claim (`CodeClaim.matches`: the same redirect URI, a (challenge, method) pair the verifier
+/// answers), and stores its tokens and the links' and consents' use, in one statement. The tokens
+/// take their code's grant, as `CodeClaim.tokens(for:)` does. Returns each spent code's row with
+/// `request`, its request's place (from 1). Two requests for one code spend it once.
+struct RedeemClaimedCodes: PreparedLookup {
+    static let name = "linkgate_redeem_claimed_codes_v1"
+    static let sql = """
+        WITH claim AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[]) WITH ORDINALITY
+                                     AS c(digest, client_id, now, redirect_uri, request)),
+             spent AS (UPDATE oauth2_codes o SET used_at = c.now
+                       FROM claim c
+                       WHERE o.digest = c.digest AND o.client_id = c.client_id AND o.used_at IS NULL AND o.expires_at > c.now
+                         AND o.redirect_uri = c.redirect_uri
+                         AND (c.request, coalesce(o.code_challenge, ''), coalesce(o.code_challenge_method, ''))
+                             IN (SELECT * FROM unnest($5::int8[], $6::text[], $7::text[]))
+                       RETURNING o.*, c.request),
+             issued AS (\(TokenColumns.insertInto)
+                        SELECT t.digest, t.kind, s.family_id, s.client_id, s.user_name, s.scope, $8, t.issued_at, t.expires_at,
+                               s.openid_scope, s.auth_time
+                        FROM spent s JOIN unnest($9::int8[], $10::text[], $11::text[], $12::int8[], $13::int8[])
+                                          AS t(request, digest, kind, issued_at, expires_at) ON t.request = s.request),
+             \(TokenColumns.recordLinkUses(from: "spent")),
+             used_consent AS (UPDATE oauth2_consents g SET last_used_at = u.used_at
+                              FROM (SELECT client_id, user_name, max(used_at) AS used_at FROM spent GROUP BY client_id, user_name) u
+                              WHERE g.client_id = u.client_id AND g.user_name = u.user_name
+                                AND \(PostgresStore.stale("g.last_used_at", "u.used_at")))
+        SELECT * FROM spent
+        """
+    var requests: [CodeRedemptionRequest]
+
+    init(_ requests: [CodeRedemptionRequest]) { self.requests = requests }
 
     func makeBindings() throws -> PostgresBindings {
         var binds = PostgresBindings()
-        binds.append(digest)
-        binds.append(clientId)
-        binds.append(now)
-        binds.append(claim.redirectURI)
-        let accepted = claim.acceptedChallenges
-        binds.append(accepted.map(\.challenge))
-        binds.append(accepted.map(\.method))
+        binds.append(requests.map(\.digest))
+        binds.append(requests.map(\.clientId))
+        binds.append(requests.map(\.now))
+        binds.append(OptionalTexts(requests.map(\.claim.redirectURI)))
+        var accepted: (requests: [Int64], challenges: [String], methods: [String]) = ([], [], [])
+        var tokens: (requests: [Int64], digests: [String], kinds: [String], issued: [Int64], expires: [Int64]) = ([], [], [], [], [])
+        for (index, request) in requests.enumerated() {
+            let place = Int64(index + 1)
+            for pair in request.claim.acceptedChallenges {
+                accepted.requests.append(place); accepted.challenges.append(pair.challenge); accepted.methods.append(pair.method)
+            }
+            for token in request.claim.tokens {
+                tokens.requests.append(place); tokens.digests.append(token.digest); tokens.kinds.append(token.kind.rawValue)
+                tokens.issued.append(token.issuedAt); tokens.expires.append(token.expiresAt)
+            }
+        }
+        binds.append(accepted.requests)
+        binds.append(accepted.challenges)
+        binds.append(accepted.methods)
         binds.append(TokenMode.user.rawValue)
-        binds.append(claim.tokens.map(\.digest))
-        binds.append(claim.tokens.map(\.kind.rawValue))
-        binds.append(claim.tokens.map(\.issuedAt))
-        binds.append(claim.tokens.map(\.expiresAt))
+        binds.append(tokens.requests)
+        binds.append(tokens.digests)
+        binds.append(tokens.kinds)
+        binds.append(tokens.issued)
+        binds.append(tokens.expires)
         return binds
     }
 }

@@ -4,6 +4,7 @@ import LinkgateStoreKit
 import Logging
 import NIOCore
 import OAuth1
+import OAuth2
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
@@ -15,7 +16,8 @@ import Synchronization
 ///   at READ COMMITTED; whole transactions are retried on SQLSTATE 40001/40P01.
 /// - Commits are durable before they are acknowledged (`synchronous_commit = on`, no UNLOGGED
 ///   tables); PostgreSQL's own group commit batches concurrent writers' WAL flushes, and
-///   client_credentials tokens are batched into one statement per flush (`saveClientTokens`).
+///   client_credentials tokens and code exchanges are batched into one statement each
+///   (`WriteBatches`).
 /// - Users, clients and consumers are cached per node. Every change sends `pg_notify` inside its
 ///   transaction and every node's `ChangeListener` drops the matching cache (see `EntityCache`
 ///   for the revision guard and the TTL backstop).
@@ -51,8 +53,19 @@ public final class PostgresStore: Sendable, Service {
     let health = HealthProbe()
     /// Round trips to the database since start, for the benchmark's per-request count.
     let roundTrips = RoundTripCounter()
-    /// client_credentials tokens waiting for the next batch (`saveClientTokens`).
-    let clientTokenWrites = BatchQueue<ClientTokenWrite>(maximumBatch: 256)
+    /// client_credentials tokens, committed in batches (`saveClientTokens`).
+    let clientTokenWrites = WriteBatches<ClientTokenWrite, Void>(together: { store, writes in
+        try await store.rows(SaveClientTokenBatch(writes))
+        return writes.map { _ in () }
+    }, alone: { store, write in
+        try await store.rows(SaveClientTokenBatch([write]))
+    })
+    /// Code exchanges, spent in batches (`redeemCode`).
+    let codeRedemptions = WriteBatches<CodeRedemptionRequest, CodeRedemption>(together: { store, requests in
+        try await store.spendCodes(requests).map { $0.map(CodeRedemption.redeemed) }
+    }, alone: { store, request in
+        try await store.redeemCodeAlone(request)
+    })
     private enum RunState { case idle, waiting(CheckedContinuation<Void, Never>), started }
     private let running = Mutex<RunState>(.idle)
     private let remoteChangeHandlers = Mutex<[@Sendable (String) -> Void]>([])

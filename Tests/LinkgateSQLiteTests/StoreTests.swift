@@ -100,6 +100,89 @@ struct StoreTests {
         #expect(redeemed == 5)
     }
 
+    @Test("concurrent code exchanges are spent together (fewer PostgreSQL statements than exchanges); in a mix, each gets what it would alone: a code claimed twice is redeemed once and its replay revokes the grant, a refused claim leaves its code, an unknown code is invalid",
+          arguments: TestBackend.all)
+    func codeRedemptionBatches(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        let store = testStore.store
+        try await store.createUser(makeUser("alice"))
+        let client = makeClient("Jira")
+        try await store.createClient(client)
+        let now: Int64 = 1_800_000_000
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        let s256 = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"   // of `verifier`, RFC 7636 Appendix B
+        func code() async throws -> AuthorizationCodeRecord {
+            let code = AuthorizationCodeRecord(digest: Digest.tokenKey(of: SecureRandom.timeOrderedToken()), familyId: SecureRandom.uuid(),
+                                               clientId: client.clientId, userName: "alice", redirectURI: "https://a.example/cb", scope: .write,
+                                               codeChallenge: s256, codeChallengeMethod: .s256, issuedAt: now, expiresAt: now + 600,
+                                               openID: nil, nonce: nil, authTime: now)
+            try await store.saveCode(code)
+            return code
+        }
+        func claim(redirect: String = "https://a.example/cb", verifier: String = verifier) -> CodeClaim {
+            CodeClaim(redirectURI: redirect, proof: PKCE.Proof(verifier: verifier)!, tokens: [.access, .refresh].map {
+                TokenDraft(digest: Digest.tokenKey(of: SecureRandom.timeOrderedToken()), kind: $0, issuedAt: now, expiresAt: now + 3600)
+            })
+        }
+        func redeem(_ code: AuthorizationCodeRecord, _ claim: CodeClaim) async -> Result<CodeRedemption, any Error> {
+            do {
+                return .success(try await store.redeemCode(digest: code.digest, clientId: client.clientId, now: now, claim: claim))
+            } catch {
+                return .failure(error)
+            }
+        }
+
+        var codes: [AuthorizationCodeRecord] = []
+        for _ in 0..<80 { codes.append(try await code()) }
+        let good = codes[0..<60].map { ($0, claim()) }
+        let roundTripsBefore = testStore.postgres?.roundTrips.total ?? 0
+        let results = await withTaskGroup(of: (Int, Result<CodeRedemption, any Error>).self) { group in
+            for (i, (code, claim)) in good.enumerated() { group.addTask { (i, await redeem(code, claim)) } }
+            return await group.reduce(into: [Int: Result<CodeRedemption, any Error>]()) { $0[$1.0] = $1.1 }
+        }
+        if let postgres = testStore.postgres {
+            #expect(postgres.roundTrips.total - roundTripsBefore < 60)
+        }
+        for (i, (code, claim)) in good.enumerated() {
+            #expect((try? results[i]?.get()) == .redeemed(code))
+            for expected in claim.tokens(for: code) { #expect(try await store.liveToken(digest: expected.digest, now: now) == expected) }
+        }
+
+        // The mix: codes 60..<70 claimed twice, 70..<75 with another verifier, 75..<80 with another redirect URI, and one unknown.
+        var mix: [(AuthorizationCodeRecord, CodeClaim)] = []
+        for code in codes[60..<70] { mix += [(code, claim()), (code, claim())] }
+        mix += codes[70..<75].map { ($0, claim(verifier: String(repeating: "v", count: 43))) }
+        mix += codes[75..<80].map { ($0, claim(redirect: "https://a.example/other")) }
+        let unknown = AuthorizationCodeRecord(digest: Digest.tokenKey(of: "never issued"), familyId: "f", clientId: client.clientId,
+                                              userName: "alice", redirectURI: "https://a.example/cb", scope: .write, codeChallenge: s256,
+                                              codeChallengeMethod: .s256, issuedAt: now, expiresAt: now + 600, openID: nil, nonce: nil, authTime: now)
+        mix.append((unknown, claim()))
+        let mixed = await withTaskGroup(of: (Int, Result<CodeRedemption, any Error>).self) { group in
+            for (i, (code, claim)) in mix.enumerated() { group.addTask { (i, await redeem(code, claim)) } }
+            return await group.reduce(into: [Int: Result<CodeRedemption, any Error>]()) { $0[$1.0] = $1.1 }
+        }
+        for pair in 0..<10 {
+            let outcomes = [mixed[2 * pair], mixed[2 * pair + 1]].map { try? $0?.get() }
+            let code = mix[2 * pair].0
+            #expect(outcomes.filter { $0 == .redeemed(code) }.count == 1 && outcomes.filter { $0 == .replayed }.count == 1)
+            // The replay revoked what the redemption issued.
+            for (_, claim) in mix[(2 * pair)...(2 * pair + 1)] {
+                for token in claim.tokens { #expect(try await store.liveToken(digest: token.digest, now: now) == nil) }
+            }
+        }
+        for i in 20..<30 {
+            let code = mix[i].0, refused = mix[i].1
+            let expected = refused.redirectURI == code.redirectURI
+                ? OAuthError.invalidGrant("code_verifier does not match the code_challenge")
+                : OAuthError.invalidGrant("redirect_uri does not match the authorization request")
+            guard case .failure(let error)? = mixed[i] else { Issue.record("claim \(i) was not refused"); continue }
+            #expect(error as? OAuthError == expected)
+            // The refused claim left the code for its rightful holder.
+            #expect(try await store.redeemCode(digest: code.digest, clientId: client.clientId, now: now, claim: claim()) == .redeemed(code))
+        }
+        #expect((try? mixed[30]?.get()) == .invalid)
+    }
+
     @Test("concurrent client_credentials tokens are committed together (fewer PostgreSQL statements than tokens), each with its link use and its audit entry, NULL fields kept; a write at fault fails alone and leaves nothing",
           arguments: TestBackend.all)
     func clientTokenBatches(backend: TestBackend) async throws {
