@@ -31,6 +31,22 @@ func makeClient(_ name: String, executeAs: String? = nil) -> OAuth2Client {
                  publicKey: nil, executeAs: executeAs, createdAt: 1_700_000_000)
 }
 
+/// A store with the user alice and the client Jira, for the code tests.
+struct CodeFixture {
+    static let now: Int64 = 1_800_000_000
+    static let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    static let s256 = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"   // of `verifier`, RFC 7636 Appendix B
+    let testStore: TestStore
+    let client = makeClient("Jira")
+    var store: any TestStoreProtocols { testStore.store }
+
+    init(_ backend: TestBackend) async throws {
+        testStore = try await TestStore(backend)
+        try await testStore.store.createUser(makeUser("alice"))
+        try await testStore.store.createClient(client)
+    }
+}
+
 @Suite("SQLite store")
 struct StoreTests {
     @Test("a file database runs in WAL with synchronous=FULL, and migrating twice is harmless")
@@ -53,14 +69,10 @@ struct StoreTests {
     @Test("a code is spent exactly when its claim's check passes (PostgreSQL compares columns in the spending statement instead): a refused claim throws check's error and leaves the code for the right one, whose stored tokens take the code's grant",
           arguments: TestBackend.all)
     func codeClaims(backend: TestBackend) async throws {
-        let testStore = try await TestStore(backend)
-        let store = testStore.store
-        try await store.createUser(makeUser("alice"))
-        let client = makeClient("Jira")
-        try await store.createClient(client)
-        let now: Int64 = 1_800_000_000
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", other = "q+/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN="
-        let s256 = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"   // of `verifier`, RFC 7636 Appendix B
+        let fixture = try await CodeFixture(backend)
+        let (store, client, now) = (fixture.store, fixture.client, CodeFixture.now)
+        let (verifier, s256) = (CodeFixture.verifier, CodeFixture.s256)
+        let other = "q+/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN="
         let held: [(String?, PKCE.Method?)] = [(nil, nil), (s256, .s256), (s256, .plain), (s256, nil), (verifier, .plain), (verifier, nil),
                                                (verifier, .s256), (other, .plain), (other, .s256)]
         var redeemed = 0
@@ -103,14 +115,9 @@ struct StoreTests {
     @Test("concurrent code exchanges are spent together (fewer PostgreSQL statements than exchanges); in a mix, each gets what it would alone: a code claimed twice is redeemed once and its replay revokes the grant, a refused claim leaves its code, an unknown code is invalid",
           arguments: TestBackend.all)
     func codeRedemptionBatches(backend: TestBackend) async throws {
-        let testStore = try await TestStore(backend)
-        let store = testStore.store
-        try await store.createUser(makeUser("alice"))
-        let client = makeClient("Jira")
-        try await store.createClient(client)
-        let now: Int64 = 1_800_000_000
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-        let s256 = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"   // of `verifier`, RFC 7636 Appendix B
+        let fixture = try await CodeFixture(backend)
+        let (testStore, store, client, now) = (fixture.testStore, fixture.store, fixture.client, CodeFixture.now)
+        let (verifier, s256) = (CodeFixture.verifier, CodeFixture.s256)
         func code() async throws -> AuthorizationCodeRecord {
             let code = AuthorizationCodeRecord(digest: Digest.tokenKey(of: SecureRandom.timeOrderedToken()), familyId: SecureRandom.uuid(),
                                                clientId: client.clientId, userName: "alice", redirectURI: "https://a.example/cb", scope: .write,
