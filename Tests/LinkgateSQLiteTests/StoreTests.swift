@@ -118,11 +118,13 @@ struct StoreTests {
         let fixture = try await CodeFixture(backend)
         let (testStore, store, client, now) = (fixture.testStore, fixture.store, fixture.client, CodeFixture.now)
         let (verifier, s256) = (CodeFixture.verifier, CodeFixture.s256)
+        func record(digest: String = Digest.tokenKey(of: SecureRandom.timeOrderedToken())) -> AuthorizationCodeRecord {
+            AuthorizationCodeRecord(digest: digest, familyId: SecureRandom.uuid(), clientId: client.clientId, userName: "alice",
+                                    redirectURI: "https://a.example/cb", scope: .write, codeChallenge: s256, codeChallengeMethod: .s256,
+                                    issuedAt: now, expiresAt: now + 600, openID: nil, nonce: nil, authTime: now)
+        }
         func code() async throws -> AuthorizationCodeRecord {
-            let code = AuthorizationCodeRecord(digest: Digest.tokenKey(of: SecureRandom.timeOrderedToken()), familyId: SecureRandom.uuid(),
-                                               clientId: client.clientId, userName: "alice", redirectURI: "https://a.example/cb", scope: .write,
-                                               codeChallenge: s256, codeChallengeMethod: .s256, issuedAt: now, expiresAt: now + 600,
-                                               openID: nil, nonce: nil, authTime: now)
+            let code = record()
             try await store.saveCode(code)
             return code
         }
@@ -160,10 +162,7 @@ struct StoreTests {
         for code in codes[60..<70] { mix += [(code, claim()), (code, claim())] }
         mix += codes[70..<75].map { ($0, claim(verifier: String(repeating: "v", count: 43))) }
         mix += codes[75..<80].map { ($0, claim(redirect: "https://a.example/other")) }
-        let unknown = AuthorizationCodeRecord(digest: Digest.tokenKey(of: "never issued"), familyId: "f", clientId: client.clientId,
-                                              userName: "alice", redirectURI: "https://a.example/cb", scope: .write, codeChallenge: s256,
-                                              codeChallengeMethod: .s256, issuedAt: now, expiresAt: now + 600, openID: nil, nonce: nil, authTime: now)
-        mix.append((unknown, claim()))
+        mix.append((record(digest: Digest.tokenKey(of: "never issued")), claim()))
         let mixed = await withTaskGroup(of: (Int, Result<CodeRedemption, any Error>).self) { group in
             for (i, (code, claim)) in mix.enumerated() { group.addTask { (i, await redeem(code, claim)) } }
             return await group.reduce(into: [Int: Result<CodeRedemption, any Error>]()) { $0[$1.0] = $1.1 }
