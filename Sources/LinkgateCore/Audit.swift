@@ -97,10 +97,16 @@ public struct AuditLog: Sendable {
 
     /// An entry stamped now, for a store to append in the same transaction as the change it
     /// describes (one commit instead of two on the token and signed-request paths).
+    /// Text from a request can hold a NUL character, which PostgreSQL's text cannot: it is written
+    /// as U+FFFD, so that auditing a refusal never fails in its place.
     public func entry(_ action: String, actor: String?, client: String? = nil, subject: String? = nil,
                       outcome: AuditEntry.Outcome = .success, detail: String? = nil) -> AuditEntry {
-        AuditEntry(time: now(), actor: actor, client: client, subject: subject, action: action, outcome: outcome,
-                   detail: detail.map { String($0.prefix(500)) })
+        func storable(_ text: String?) -> String? {
+            guard let text, text.utf8.contains(0) else { return text }
+            return text.split(separator: "\0", omittingEmptySubsequences: false).joined(separator: "\u{FFFD}")
+        }
+        return AuditEntry(time: now(), actor: storable(actor), client: storable(client), subject: storable(subject), action: action,
+                          outcome: outcome, detail: storable(detail.map { String($0.prefix(500)) }))
     }
 
     /// Appends an entry built with `entry(…)`.

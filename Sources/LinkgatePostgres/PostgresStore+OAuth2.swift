@@ -427,7 +427,9 @@ struct RedeemClaimedCodes: PreparedLookup {
         binds.append(requests.map(\.digest))
         binds.append(requests.map(\.clientId))
         binds.append(requests.map(\.now))
-        binds.append(OptionalTexts(requests.map(\.claim.redirectURI)))
+        // PostgreSQL's text cannot hold a NUL, so no stored redirect URI equals one that has it: it
+        // goes as NULL, which matches none, and the code is then read to say so.
+        binds.append(OptionalTexts(requests.map { $0.claim.redirectURI?.contains("\0") == true ? nil : $0.claim.redirectURI }))
         var accepted: (requests: [Int64], challenges: [String], methods: [String]) = ([], [], [])
         var tokens: (requests: [Int64], digests: [String], kinds: [String], issued: [Int64], expires: [Int64]) = ([], [], [], [], [])
         for (index, request) in requests.enumerated() {

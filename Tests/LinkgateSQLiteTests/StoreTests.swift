@@ -142,7 +142,7 @@ struct StoreTests {
         }
 
         var codes: [AuthorizationCodeRecord] = []
-        for _ in 0..<80 { codes.append(try await code()) }
+        for _ in 0..<81 { codes.append(try await code()) }
         let good = codes[0..<60].map { ($0, claim()) }
         let roundTripsBefore = testStore.postgres?.roundTrips.total ?? 0
         let results = await withTaskGroup(of: (Int, Result<CodeRedemption, any Error>).self) { group in
@@ -157,11 +157,13 @@ struct StoreTests {
             for expected in claim.tokens(for: code) { #expect(try await store.liveToken(digest: expected.digest, now: now) == expected) }
         }
 
-        // The mix: codes 60..<70 claimed twice, 70..<75 with another verifier, 75..<80 with another redirect URI, and one unknown.
+        // The mix: codes 60..<70 claimed twice, 70..<75 with another verifier, 75..<80 with another redirect URI, 80 with
+        // the right one plus a NUL (which PostgreSQL text cannot hold), and one unknown.
         var mix: [(AuthorizationCodeRecord, CodeClaim)] = []
         for code in codes[60..<70] { mix += [(code, claim()), (code, claim())] }
         mix += codes[70..<75].map { ($0, claim(verifier: String(repeating: "v", count: 43))) }
         mix += codes[75..<80].map { ($0, claim(redirect: "https://a.example/other")) }
+        mix.append((codes[80], claim(redirect: "https://a.example/cb\0")))
         mix.append((record(digest: Digest.tokenKey(of: "never issued")), claim()))
         let mixed = await withTaskGroup(of: (Int, Result<CodeRedemption, any Error>).self) { group in
             for (i, (code, claim)) in mix.enumerated() { group.addTask { (i, await redeem(code, claim)) } }
@@ -176,7 +178,7 @@ struct StoreTests {
                 for token in claim.tokens { #expect(try await store.liveToken(digest: token.digest, now: now) == nil) }
             }
         }
-        for i in 20..<30 {
+        for i in 20..<31 {
             let code = mix[i].0, refused = mix[i].1
             let expected = refused.redirectURI == code.redirectURI
                 ? OAuthError.invalidGrant("code_verifier does not match the code_challenge")
@@ -186,7 +188,7 @@ struct StoreTests {
             // The refused claim left the code for its rightful holder.
             #expect(try await store.redeemCode(digest: code.digest, clientId: client.clientId, now: now, claim: claim()) == .redeemed(code))
         }
-        #expect((try? mixed[30]?.get()) == .invalid)
+        #expect((try? mixed[31]?.get()) == .invalid)
     }
 
     @Test("concurrent client_credentials tokens are committed together (fewer PostgreSQL statements than tokens), each with its link use and its audit entry, NULL fields kept; a write at fault fails alone and leaves nothing",

@@ -276,6 +276,17 @@ struct LifecycleTests {
         #expect(issued.count == 1 && issued.first?.client == h.jira.clientId)
     }
 
+    @Test("a scope with a NUL character is invalid_scope on both stores, and its refusal is audited with U+FFFD in the NUL's place (PostgreSQL text cannot hold a NUL)",
+          arguments: TestBackend.all)
+    func nulInScope(backend: TestBackend) async throws {
+        let h = try await Harness(backend)
+        await #expect(throws: OAuthError.invalidScope("unknown scope 'READ\0'; use READ, WRITE, ADMIN or SYSTEM_ADMIN")) {
+            try await h.server.token(OAuthParameters([("grant_type", "client_credentials"), ("scope", "READ\0")]), authorization: h.jiraAuth)
+        }
+        let refused = try await h.store.auditEntries(AuditQuery(action: AuditAction.tokenIssue))
+        #expect(refused.map(\.outcome) == [.failure] && refused.first?.detail?.contains("'READ\u{FFFD}'") == true)
+    }
+
     @Test("RFC 7662: active tokens carry who, what and until when; expired ones are inactive", arguments: TestBackend.all)
     func introspection(backend: TestBackend) async throws {
         let h = try await Harness(backend)
