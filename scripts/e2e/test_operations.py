@@ -228,16 +228,23 @@ def slow_request(port, body, pause, result):
             result["error"] = repr(error)
 
 
+def start_slow_request(port, body, pause, result, daemon=False):
+    """`slow_request` on a thread, returned once its head is sent and the server has had 0.2 s to
+    read it: SIGTERM then finds a request in flight, not an idle connection it may close at once."""
+    worker = threading.Thread(target=slow_request, args=(port, body, pause, result), daemon=daemon)
+    worker.start()
+    while "sent_head" not in result:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    return worker
+
+
 def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_zero(tmp_path):
     srv = launch_server(tmp_path)
     port = int(srv.base_url.rsplit(":", 1)[1])
     result = {}
     body = b"grant_type=client_credentials&client_id=nobody&client_secret=" + b"x" * 64
-    worker = threading.Thread(target=slow_request, args=(port, body, 2.0, result))
-    worker.start()
-    while "sent_head" not in result:
-        time.sleep(0.01)
-    time.sleep(0.2)
+    worker = start_slow_request(port, body, 2.0, result)
     signalled = time.monotonic()
     srv.process.send_signal(15)
     time.sleep(0.5)
@@ -258,10 +265,7 @@ def test_sigterm_gives_a_stuck_request_10_seconds_then_exits_zero(tmp_path):
     port = int(srv.base_url.rsplit(":", 1)[1])
     result = {}
     body = b"grant_type=client_credentials&client_id=nobody&client_secret=" + b"x" * 64
-    worker = threading.Thread(target=slow_request, args=(port, body, 15.0, result), daemon=True)
-    worker.start()
-    while "sent_head" not in result:
-        time.sleep(0.01)
+    start_slow_request(port, body, 15.0, result, daemon=True)
     signalled = time.monotonic()
     srv.process.send_signal(15)
     code = srv.process.wait(20)
