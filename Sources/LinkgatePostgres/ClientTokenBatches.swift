@@ -47,13 +47,7 @@ struct SaveClientTokenBatch: PreparedLookup {
         var binds = PostgresBindings()
         binds.append(clients)
         binds.append(nows)
-        binds.append(audit.map(\.time))
-        binds.append(OptionalTexts(audit.map(\.actor)))
-        binds.append(OptionalTexts(audit.map(\.client)))
-        binds.append(OptionalTexts(audit.map(\.subject)))
-        binds.append(audit.map(\.action))
-        binds.append(audit.map(\.outcome.rawValue))
-        binds.append(OptionalTexts(audit.map(\.detail)))
+        AuditColumns.bind(audit, &binds)
         tokens.bind(&binds)
         return binds
     }

@@ -59,7 +59,9 @@ extension PostgresStore: OAuth1Store {
         // PostgreSQL text cannot hold NUL: such a nonce is refused as if used (RFC 5849 §3.3 lets
         // the server reject any nonce it cannot accept).
         guard !nonce.contains("\0"), !consumerKey.contains("\0") else { return false }
-        return try await rows(RecordNonce(consumerKey: consumerKey, nonce: nonce, timestamp: timestamp, audit: audit)).scalar(Int64.self) == 1
+        // In batches (`WriteBatches`): under load one statement and one commit spend every nonce
+        // that arrived meanwhile.
+        return try await nonceSpends.write(NonceSpend(timestamp: timestamp, consumerKey: consumerKey, nonce: nonce, audit: audit), on: self)
     }
 
     public func saveToken(_ token: OAuth1TokenRecord) async throws {
@@ -168,30 +170,6 @@ struct OAuth1TokenByDigest: PreparedLookup {
     func makeBindings() throws -> PostgresBindings {
         var binds = PostgresBindings()
         binds.append(digest)
-        return binds
-    }
-}
-
-/// Spends a nonce and appends the audit entry only when it was new (RFC 5849 §3.3), in one statement.
-struct RecordNonce: PreparedLookup {
-    static let name = "linkgate_record_nonce_v2"
-    static let sql = """
-        WITH fresh AS (INSERT INTO oauth1_nonces (timestamp, consumer_key, nonce) VALUES ($1, $2, $3)
-                       ON CONFLICT DO NOTHING RETURNING 1),
-             audited AS (\(AuditColumns.insert(from: "fresh", first: 4)))
-        SELECT count(*) FROM fresh
-        """
-    var consumerKey: String
-    var nonce: String
-    var timestamp: Int64
-    var audit: AuditEntry?
-
-    func makeBindings() throws -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(timestamp)
-        binds.append(consumerKey)
-        binds.append(nonce)
-        AuditColumns.bind(audit, &binds)
         return binds
     }
 }

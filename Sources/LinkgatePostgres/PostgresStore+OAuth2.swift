@@ -320,6 +320,18 @@ enum AuditColumns {
         binds.append(entry?.detail)
     }
 
+    /// Several entries as seven arrays, one per column (the batched writes' `unnest`). Texts that
+    /// may be missing go as `OptionalTexts`, so they stay NULL.
+    static func bind(_ entries: [AuditEntry], _ binds: inout PostgresBindings) {
+        binds.append(entries.map(\.time))
+        binds.append(OptionalTexts(entries.map(\.actor)))
+        binds.append(OptionalTexts(entries.map(\.client)))
+        binds.append(OptionalTexts(entries.map(\.subject)))
+        binds.append(entries.map(\.action))
+        binds.append(entries.map(\.outcome.rawValue))
+        binds.append(OptionalTexts(entries.map(\.detail)))
+    }
+
     /// `INSERT … SELECT` of the entry in parameters `$first…$first+6` once per row of `source`, if there is one.
     static func insert(from source: String, first: Int) -> String {
         let p = (first..<first + 7).map { "$\($0)" }

@@ -16,8 +16,8 @@ import Synchronization
 ///   at READ COMMITTED; whole transactions are retried on SQLSTATE 40001/40P01.
 /// - Commits are durable before they are acknowledged (`synchronous_commit = on`, no UNLOGGED
 ///   tables); PostgreSQL's own group commit batches concurrent writers' WAL flushes, and
-///   client_credentials tokens and code exchanges are batched into one statement each
-///   (`WriteBatches`).
+///   client_credentials tokens, code exchanges and OAuth 1.0a nonces are batched into one
+///   statement each (`WriteBatches`).
 /// - Users, clients and consumers are cached per node. Every change sends `pg_notify` inside its
 ///   transaction and every node's `ChangeListener` drops the matching cache (see `EntityCache`
 ///   for the revision guard and the TTL backstop).
@@ -65,6 +65,13 @@ public final class PostgresStore: Sendable, Service {
         try await store.spendCodes(requests).map { $0.map(CodeRedemption.redeemed) }
     }, alone: { store, request in
         try await store.redeemCodeAlone(request)
+    })
+    /// OAuth 1.0a nonces, spent in batches (`recordNonce`). Every request gets its answer from
+    /// the batch (new, or seen before), so none is left to run alone but after a failed batch.
+    let nonceSpends = WriteBatches<NonceSpend, Bool>(together: { store, spends in
+        try await store.spendNonces(spends)
+    }, alone: { store, spend in
+        try await store.spendNonces([spend])[0]
     })
     private enum RunState { case idle, waiting(CheckedContinuation<Void, Never>), started }
     private let running = Mutex<RunState>(.idle)

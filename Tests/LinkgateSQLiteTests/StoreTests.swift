@@ -243,6 +243,54 @@ struct StoreTests {
         #expect(clients.allSatisfy { (now...now + 2).contains(usage[$0.clientId]?.lastUsedAt ?? 0) })
     }
 
+    @Test("concurrent OAuth 1.0a nonces are spent together (fewer PostgreSQL statements than nonces); of two requests with one nonce exactly one spends it; a seen nonce is refused; audit entries only for the spent ones, NULL fields kept",
+          arguments: TestBackend.all)
+    func nonceBatches(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        let store = testStore.store
+        let now: Int64 = 1_800_000_000
+        struct Use: Hashable, Sendable { var consumer: String, nonce: String, timestamp: Int64, request: Int }
+        func entry(_ use: Use) -> AuditEntry {
+            AuditEntry(time: now, actor: use.consumer, client: use.consumer, subject: use.request % 2 == 0 ? nil : "u\(use.request)",
+                       action: AuditAction.tokenIssue, outcome: .success, detail: use.request % 3 == 0 ? nil : "2LO \(use.request)")
+        }
+        func spend(_ uses: [Use]) async -> [Use: Bool] {
+            await withTaskGroup(of: (Use, Bool?).self) { group in
+                for use in uses {
+                    group.addTask {
+                        (use, try? await store.recordNonce(consumerKey: use.consumer, nonce: use.nonce, timestamp: use.timestamp, audit: entry(use)))
+                    }
+                }
+                return await group.reduce(into: [Use: Bool]()) { $0[$1.0] = $1.1 }
+            }
+        }
+        let first = Use(consumer: "jira:1", nonce: "n0", timestamp: now, request: 0)
+        #expect(await spend([first]) == [first: true])
+        let roundTripsBefore = testStore.postgres?.roundTrips.total ?? 0
+        let distinct = (1..<100).map { Use(consumer: "jira:\($0 % 2)", nonce: "n\($0)", timestamp: now, request: $0) }
+        #expect(await spend(distinct) == Dictionary(uniqueKeysWithValues: distinct.map { ($0, true) }))
+        if let postgres = testStore.postgres {
+            // Batches formed: the 99 nonces took fewer statements than nonces.
+            #expect(postgres.roundTrips.total - roundTripsBefore < 99)
+        }
+        // 10 nonces sent twice at once; 5 seen before; a seen nonce under another consumer or timestamp is new.
+        let twice = (100..<110).flatMap { i in [0, 1].map { Use(consumer: "jira:1", nonce: "n\(i)", timestamp: now, request: i * 10 + $0) } }
+        let seen = (1...5).map { Use(consumer: "jira:\($0 % 2)", nonce: "n\($0)", timestamp: now, request: 2000 + $0) }
+        let elsewhere = [Use(consumer: "confluence:1", nonce: "n0", timestamp: now, request: 3000),
+                         Use(consumer: "jira:1", nonce: "n0", timestamp: now + 1, request: 3001)]
+        let mixed = await spend(twice + seen + elsewhere)
+        #expect(mixed.count == twice.count + seen.count + elsewhere.count)
+        for i in 100..<110 {
+            #expect(twice.filter { $0.nonce == "n\(i)" }.compactMap { mixed[$0] }.sorted { !$0 && $1 } == [false, true])
+        }
+        #expect(seen.allSatisfy { mixed[$0] == false })
+        #expect(elsewhere.allSatisfy { mixed[$0] == true })
+        let spent = [first] + distinct + elsewhere + twice.filter { mixed[$0] == true }
+        func fields(_ e: AuditEntry) -> String { "\([e.actor, e.client, e.subject, e.detail])" }
+        let audited = try await store.auditEntries(AuditQuery(limit: 500)).map(fields)
+        #expect(audited.sorted() == spent.map { fields(entry($0)) }.sorted())
+    }
+
     @Test("users: create, read, list, names unique case-insensitively", arguments: TestBackend.all)
     func users(backend: TestBackend) async throws {
         let testStore = try await TestStore(backend)
