@@ -59,7 +59,7 @@ PEER_SCENARIOS = {1, 2, 3}
 # --database postgres (issue 12): PostgreSQL req/s over SQLite req/s of the same run, at least this.
 PG_RATIO_TARGETS = {1: 0.80, 2: 0.80, 3: 0.50, 4: 0.50, 5: 0.50}
 PG_READS = {1, 2}            # goal: at most one database round trip per request
-# goal: at most one (committed) transaction per request (batched cc tokens and code exchanges share one)
+# goal: at most one (committed) transaction per request (batched writes: cc tokens, 2LO nonces and code exchanges share one)
 PG_WRITES = {3, 4, 5}
 PG_TRANSACTION_SLACK = 0.02  # background work of the node (pruning, cache reloads) inside the window
 
