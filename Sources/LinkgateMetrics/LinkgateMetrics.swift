@@ -57,7 +57,7 @@ public enum LinkgateMetrics {
     }
 
     /// One store transaction committed: `linkgate_store_commit_duration_seconds{store}`, and for a
-    /// group commit (SQLite's writer, PostgreSQL's `WriteBatches`) the number of requests it
+    /// group commit (SQLite's writer, PostgreSQL's `StatementBatches`) the number of requests it
     /// carried, `linkgate_store_commit_batch_size{store}`.
     public static func storeCommit(store: String, nanoseconds: Int64, batchSize: Int? = nil) {
         guard isEnabled else { return }

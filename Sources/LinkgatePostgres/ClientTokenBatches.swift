@@ -11,10 +11,10 @@ struct ClientTokenWrite: Sendable {
 }
 
 extension PostgresStore {
-    /// Stores client tokens in the next batch (`WriteBatches`): under load one statement and one
+    /// Stores client tokens in the next batch (`StatementBatches`): under load one statement and one
     /// commit serve every token requested meanwhile.
     func saveClientTokens(_ tokens: [TokenRecord], audit: AuditEntry?) async throws {
-        try await clientTokenWrites.write(ClientTokenWrite(tokens: tokens, audit: audit), on: self)
+        try await clientTokenWrites.run(ClientTokenWrite(tokens: tokens, audit: audit), on: self)
     }
 }
 

@@ -59,9 +59,9 @@ extension PostgresStore: OAuth1Store {
         // PostgreSQL text cannot hold NUL: such a nonce is refused as if used (RFC 5849 §3.3 lets
         // the server reject any nonce it cannot accept).
         guard !nonce.contains("\0"), !consumerKey.contains("\0") else { return false }
-        // In batches (`WriteBatches`): under load one statement and one commit spend every nonce
+        // In batches (`StatementBatches`): under load one statement and one commit spend every nonce
         // that arrived meanwhile.
-        return try await nonceSpends.write(NonceSpend(timestamp: timestamp, consumerKey: consumerKey, nonce: nonce, audit: audit), on: self)
+        return try await nonceSpends.run(NonceSpend(timestamp: timestamp, consumerKey: consumerKey, nonce: nonce, audit: audit), on: self)
     }
 
     public func saveToken(_ token: OAuth1TokenRecord) async throws {

@@ -27,11 +27,11 @@ extension PostgresStore: OAuth2GrantStore {
             """)
     }
 
-    /// Code exchanges go in batches (`WriteBatches`): one statement spends every code whose claim
+    /// Code exchanges go in batches (`StatementBatches`): one statement spends every code whose claim
     /// holds and stores its tokens (`RedeemClaimedCodes`), the usual case. A code it did not spend
     /// is then redeemed alone, which says why.
     public func redeemCode(digest: String, clientId: String, now: Int64, claim: CodeClaim) async throws -> CodeRedemption {
-        try await codeRedemptions.write(CodeRedemptionRequest(digest: digest, clientId: clientId, now: now, claim: claim), on: self)
+        try await codeRedemptions.run(CodeRedemptionRequest(digest: digest, clientId: clientId, now: now, claim: claim), on: self)
     }
 
     /// The code each request spent, in order; nil where its statement spent none.
@@ -121,8 +121,10 @@ extension PostgresStore: OAuth2GrantStore {
         return .reused
     }
 
+    /// In batches (`StatementBatches`): under load one statement answers every read that arrived
+    /// meanwhile. It starts after each of them arrived, so it sees every revocation committed before.
     public func liveToken(digest: String, now: Int64) async throws -> TokenRecord? {
-        try await rows(LiveToken(digest: digest, now: now)).record(StoredRecords.token)
+        try await liveTokenReads.run(LiveTokenRead(digest: digest, now: now), on: self).token
     }
 
     public func revokedToken(digest: String, now: Int64) async throws -> TokenRecord? {
@@ -344,23 +346,6 @@ enum AuditColumns {
 }
 
 // MARK: - Prepared statements of the token paths
-
-/// Introspection's and every bearer request's one read.
-struct LiveToken: PreparedLookup {
-    static let name = "linkgate_live_token_v1"
-    static let sql = """
-        SELECT * FROM oauth2_tokens WHERE digest = $1 AND expires_at > $2 AND rotated_at IS NULL AND revoked_at IS NULL
-        """
-    var digest: String
-    var now: Int64
-
-    func makeBindings() throws -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(digest)
-        binds.append(now)
-        return binds
-    }
-}
 
 /// A read of one client's row by digest (`$1`, `$2`).
 protocol LookupOfClient: PreparedLookup {

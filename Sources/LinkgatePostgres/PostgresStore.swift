@@ -17,7 +17,7 @@ import Synchronization
 /// - Commits are durable before they are acknowledged (`synchronous_commit = on`, no UNLOGGED
 ///   tables); PostgreSQL's own group commit batches concurrent writers' WAL flushes, and
 ///   client_credentials tokens, code exchanges and OAuth 1.0a nonces are batched into one
-///   statement each (`WriteBatches`).
+///   statement each (`StatementBatches`), and so are live-token reads.
 /// - Users, clients and consumers are cached per node. Every change sends `pg_notify` inside its
 ///   transaction and every node's `ChangeListener` drops the matching cache (see `EntityCache`
 ///   for the revision guard and the TTL backstop).
@@ -54,24 +54,30 @@ public final class PostgresStore: Sendable, Service {
     /// Round trips to the database since start, for the benchmark's per-request count.
     let roundTrips = RoundTripCounter()
     /// client_credentials tokens, committed in batches (`saveClientTokens`).
-    let clientTokenWrites = WriteBatches<ClientTokenWrite, Void>(together: { store, writes in
+    let clientTokenWrites = StatementBatches<ClientTokenWrite, Void>(together: { store, writes in
         try await store.rows(SaveClientTokenBatch(writes))
         return writes.map { _ in () }
     }, alone: { store, write in
         try await store.rows(SaveClientTokenBatch([write]))
     })
     /// Code exchanges, spent in batches (`redeemCode`).
-    let codeRedemptions = WriteBatches<CodeRedemptionRequest, CodeRedemption>(together: { store, requests in
+    let codeRedemptions = StatementBatches<CodeRedemptionRequest, CodeRedemption>(together: { store, requests in
         try await store.spendCodes(requests).map { $0.map(CodeRedemption.redeemed) }
     }, alone: { store, request in
         try await store.redeemCodeAlone(request)
     })
     /// OAuth 1.0a nonces, spent in batches (`recordNonce`). Every request gets its answer from
     /// the batch (new, or seen before), so none is left to run alone but after a failed batch.
-    let nonceSpends = WriteBatches<NonceSpend, Bool>(together: { store, spends in
+    let nonceSpends = StatementBatches<NonceSpend, Bool>(together: { store, spends in
         try await store.spendNonces(spends)
     }, alone: { store, spend in
         try await store.spendNonces([spend])[0]
+    })
+    /// Live-token reads (introspection, bearer requests), in batches (`liveToken`).
+    let liveTokenReads = StatementBatches<LiveTokenRead, LiveTokenAnswer>(commits: false, together: { store, reads in
+        try await store.readLiveTokens(reads).map(LiveTokenAnswer.init)
+    }, alone: { store, read in
+        LiveTokenAnswer(token: try await store.readLiveTokens([read])[0])
     })
     private enum RunState { case idle, waiting(CheckedContinuation<Void, Never>), started }
     private let running = Mutex<RunState>(.idle)

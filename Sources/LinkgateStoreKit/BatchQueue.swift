@@ -1,7 +1,7 @@
 import Synchronization
 
 /// The waiting line of a group commit, shared by both stores (SQLite's `GroupCommit`, PostgreSQL's
-/// `WriteBatches`): writes queue here while a batch commits, and the next batch takes all that
+/// `StatementBatches`): writes queue here while a batch commits, and the next batch takes all that
 /// waited. One drainer at a time: the write that finds the queue idle is told to start it,
 /// and the drainer stops in the same lock that finds the queue empty, so no write is stranded.
 public final class BatchQueue<Job: Sendable>: Sendable {

@@ -291,6 +291,39 @@ struct StoreTests {
         #expect(audited.sorted() == spent.map { fields(entry($0)) }.sorted())
     }
 
+    @Test("concurrent live-token reads are answered together (fewer PostgreSQL statements than reads), each with its own token; expired, revoked and unknown ones are none",
+          arguments: TestBackend.all)
+    func liveTokenBatches(backend: TestBackend) async throws {
+        let testStore = try await TestStore(backend)
+        let store = testStore.store
+        let client = makeClient("Jira")
+        try await store.createClient(client)
+        let now: Int64 = 1_800_000_000
+        // Token i: expired when i % 5 == 1, revoked when i % 5 == 2, never stored when i % 5 == 3.
+        func digest(_ i: Int) -> String { Digest.tokenKey(of: "read-\(i)") }
+        for i in 0..<100 where i % 5 != 3 {
+            try await store.saveTokens([TokenRecord(digest: digest(i), kind: .access, familyId: SecureRandom.uuid(), clientId: client.clientId,
+                                                    userName: nil, scope: .read, mode: .application, issuedAt: now - 10,
+                                                    expiresAt: i % 5 == 1 ? now - 1 : now + 3600)], audit: nil)
+        }
+        for i in 0..<100 where i % 5 == 2 {
+            #expect(try await store.revokeToken(digest: digest(i), clientId: client.clientId, now: now - 5))
+        }
+        let roundTripsBefore = testStore.postgres?.roundTrips.total ?? 0
+        let found = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for i in 0..<100 { group.addTask { (i, try await store.liveToken(digest: digest(i), now: now)?.digest) } }
+            return try await group.reduce(into: [Int: String?]()) { $0[$1.0] = $1.1 }
+        }
+        if let postgres = testStore.postgres {
+            // Batches formed: the 100 reads took fewer statements than reads.
+            #expect(postgres.roundTrips.total - roundTripsBefore < 100)
+        }
+        #expect(found.count == 100)
+        for i in 0..<100 {
+            #expect(found[i] == (i % 5 == 0 || i % 5 == 4 ? digest(i) : nil), "token \(i)")
+        }
+    }
+
     @Test("users: create, read, list, names unique case-insensitively", arguments: TestBackend.all)
     func users(backend: TestBackend) async throws {
         let testStore = try await TestStore(backend)
