@@ -17,12 +17,7 @@ struct LiveTokenAnswer: Sendable {
 extension PostgresStore {
     /// Each read's live token, in one statement for the whole batch.
     func readLiveTokens(_ reads: [LiveTokenRead]) async throws -> [TokenRecord?] {
-        var tokens = [TokenRecord?](repeating: nil, count: reads.count)
-        for row in try await rows(LiveTokens(reads)) {
-            let named = NamedRow(row)
-            tokens[Int(try named.integer("request")) - 1] = try StoredRecords.token(named)
-        }
-        return tokens
+        try await rowsByRequest(LiveTokens(reads), count: reads.count, StoredRecords.token)
     }
 }
 

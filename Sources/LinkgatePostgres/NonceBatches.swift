@@ -13,11 +13,7 @@ extension PostgresStore {
     /// Whether each nonce was new, in one statement for the whole batch. Of two requests in one
     /// batch with the same nonce, the earlier one spends it and the other is a replay.
     func spendNonces(_ spends: [NonceSpend]) async throws -> [Bool] {
-        var fresh = [Bool](repeating: false, count: spends.count)
-        for row in try await rows(RecordNonceBatch(spends)) {
-            fresh[Int(try row.decode(Int64.self)) - 1] = true
-        }
-        return fresh
+        try await rowsByRequest(RecordNonceBatch(spends), count: spends.count) { _ in true }.map { $0 ?? false }
     }
 }
 

@@ -36,12 +36,7 @@ extension PostgresStore: OAuth2GrantStore {
 
     /// The code each request spent, in order; nil where its statement spent none.
     func spendCodes(_ requests: [CodeRedemptionRequest]) async throws -> [AuthorizationCodeRecord?] {
-        var spent = [AuthorizationCodeRecord?](repeating: nil, count: requests.count)
-        for row in try await rows(RedeemClaimedCodes(requests)) {
-            let named = NamedRow(row)
-            spent[Int(try named.integer("request")) - 1] = try StoredRecords.code(named)
-        }
-        return spent
+        try await rowsByRequest(RedeemClaimedCodes(requests), count: requests.count, StoredRecords.code)
     }
 
     /// One request: spend the code as in a batch, or read it to say why not: unknown or expired,

@@ -81,3 +81,18 @@ final class StatementBatches<Input: Sendable, Output: Sendable>: Sendable {
         }
     }
 }
+
+extension PostgresStore {
+    /// Runs a batch's statement, whose rows each name their request's place in the batch (column
+    /// `request`, from 1: `WITH ORDINALITY`), and maps each row to its request; nil for a request
+    /// without a row.
+    func rowsByRequest<Statement: PreparedLookup, T>(_ statement: Statement, count: Int,
+                                                     _ map: (NamedRow) throws -> T) async throws -> [T?] {
+        var results = [T?](repeating: nil, count: count)
+        for row in try await rows(statement) {
+            let named = NamedRow(row)
+            results[Int(try named.integer("request")) - 1] = try map(named)
+        }
+        return results
+    }
+}
