@@ -9,11 +9,6 @@ struct LiveTokenRead: Sendable {
     var now: Int64
 }
 
-/// A batch read's answer for one request: its token, or nil when none is live.
-struct LiveTokenAnswer: Sendable {
-    var token: TokenRecord?
-}
-
 extension PostgresStore {
     /// Each read's live token, in one statement for the whole batch.
     func readLiveTokens(_ reads: [LiveTokenRead]) async throws -> [TokenRecord?] {

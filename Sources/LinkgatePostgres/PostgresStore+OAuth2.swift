@@ -119,7 +119,7 @@ extension PostgresStore: OAuth2GrantStore {
     /// In batches (`StatementBatches`): under load one statement answers every read that arrived
     /// meanwhile. It starts after each of them arrived, so it sees every revocation committed before.
     public func liveToken(digest: String, now: Int64) async throws -> TokenRecord? {
-        try await liveTokenReads.run(LiveTokenRead(digest: digest, now: now), on: self).token
+        try await liveTokenReads.run(LiveTokenRead(digest: digest, now: now), on: self)
     }
 
     public func revokedToken(digest: String, now: Int64) async throws -> TokenRecord? {

@@ -54,11 +54,9 @@ public final class PostgresStore: Sendable, Service {
     /// Round trips to the database since start, for the benchmark's per-request count.
     let roundTrips = RoundTripCounter()
     /// client_credentials tokens, committed in batches (`saveClientTokens`).
-    let clientTokenWrites = StatementBatches<ClientTokenWrite, Void>(together: { store, writes in
+    let clientTokenWrites = StatementBatches<ClientTokenWrite, Void>(each: { store, writes in
         try await store.rows(SaveClientTokenBatch(writes))
         return writes.map { _ in () }
-    }, alone: { store, write in
-        try await store.rows(SaveClientTokenBatch([write]))
     })
     /// Code exchanges, spent in batches (`redeemCode`).
     let codeRedemptions = StatementBatches<CodeRedemptionRequest, CodeRedemption>(together: { store, requests in
@@ -68,16 +66,11 @@ public final class PostgresStore: Sendable, Service {
     })
     /// OAuth 1.0a nonces, spent in batches (`recordNonce`). Every request gets its answer from
     /// the batch (new, or seen before), so none is left to run alone but after a failed batch.
-    let nonceSpends = StatementBatches<NonceSpend, Bool>(together: { store, spends in
-        try await store.spendNonces(spends)
-    }, alone: { store, spend in
-        try await store.spendNonces([spend])[0]
-    })
-    /// Live-token reads (introspection, bearer requests), in batches (`liveToken`).
-    let liveTokenReads = StatementBatches<LiveTokenRead, LiveTokenAnswer>(commits: false, together: { store, reads in
-        try await store.readLiveTokens(reads).map(LiveTokenAnswer.init)
-    }, alone: { store, read in
-        LiveTokenAnswer(token: try await store.readLiveTokens([read])[0])
+    let nonceSpends = StatementBatches<NonceSpend, Bool>(each: { store, spends in try await store.spendNonces(spends) })
+    /// Live-token reads (introspection, bearer requests), in batches (`liveToken`): each gets its
+    /// token, or nil when none is live.
+    let liveTokenReads = StatementBatches<LiveTokenRead, TokenRecord?>(commits: false, each: { store, reads in
+        try await store.readLiveTokens(reads)
     })
     private enum RunState { case idle, waiting(CheckedContinuation<Void, Never>), started }
     private let running = Mutex<RunState>(.idle)

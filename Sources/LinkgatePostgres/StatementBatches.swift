@@ -35,6 +35,13 @@ final class StatementBatches<Input: Sendable, Output: Sendable>: Sendable {
         self.alone = alone
     }
 
+    /// For a kind whose statement answers every request it carries: a request that must run
+    /// alone (after a failed batch) runs as a batch of one.
+    convenience init(commits: Bool = true, each together: @escaping @Sendable (PostgresStore, [Input]) async throws -> [Output]) {
+        self.init(commits: commits, together: { store, inputs in try await together(store, inputs) },
+                  alone: { store, input in try await together(store, [input])[0] })
+    }
+
     /// `input`'s output, once the statement of the batch that carried it has finished (for a
     /// write: committed).
     func run(_ input: Input, on store: PostgresStore) async throws -> Output {
